@@ -1,0 +1,1 @@
+"""Contracts shared by every component: settings, record schema, wire format, tables."""

@@ -1,0 +1,28 @@
+"""boto3 clients. Endpoints come from ``AWS_ENDPOINT_URL`` (read by botocore), so the same code
+talks to AWS or to the local emulator."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from churn_common.settings import get_settings
+
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+@lru_cache(maxsize=16)
+def client(service: str) -> Any:
+    """A cached client per service (clients are thread-safe; creating one costs ~50 ms)."""
+    return boto3.session.Session().client(service, region_name=get_settings().aws_region, config=CLIENT_CONFIG)
+
+
+def alert_topic_arn() -> str:
+    settings = get_settings()
+    if settings.alert_topic_arn:
+        return settings.alert_topic_arn
+    account = client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:sns:{settings.aws_region}:{account}:{settings.alert_topic}"

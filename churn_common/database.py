@@ -1,0 +1,146 @@
+"""Tables of the pipeline and the engine factory (SQLite by default, Postgres via DATABASE_URL)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+
+from churn_common.schema import FEATURE_COLUMNS
+
+metadata = MetaData()
+
+_FEATURE_TYPES = {name: (Float if name == "customer_value" else Integer) for name in FEATURE_COLUMNS}
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("event_id", String(128), primary_key=True, comment="shardId:sequenceNumber:subSequenceNumber"),
+    Column("record_id", String(80), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("row", BigInteger, nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("arrival_time", DateTime(timezone=True), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("churn_probability", Float, nullable=False),
+    Column("churn_prediction", SmallInteger, nullable=False),
+    Column("label", SmallInteger, nullable=True),
+    *(Column(name, type_, nullable=False) for name, type_ in _FEATURE_TYPES.items()),
+    Index("ix_predictions_event_time", "event_time"),
+    Index("ix_predictions_record_id", "record_id"),
+)
+
+rejected_records = Table(
+    "rejected_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("stage", String(32), nullable=False),
+    Column("source_id", String(64), nullable=True, comment="when the payload was readable far enough"),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("rejected_at", DateTime(timezone=True), nullable=False),
+)
+
+monitoring_windows = Table(
+    "monitoring_windows",
+    metadata,
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("model_version", String(32), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("drift_share", Float),
+    Column("dataset_drift", Boolean),
+    Column("prediction_drift_score", Float),
+    Column("f1", Float),
+    Column("precision", Float),
+    Column("recall", Float),
+    Column("accuracy", Float),
+    Column("report_uri", Text),
+    Column("evaluated_at", DateTime(timezone=True), nullable=False),
+)
+
+monitoring_metrics = Table(
+    "monitoring_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("column", String(64), nullable=True),
+    Column("value", Float, nullable=True),
+    Index("ix_monitoring_metrics_window", "window_start", "model_version"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("message_id", String(128), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("window_start", "kind", name="uq_alerts_window_kind"),
+)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per URL and process; creates the tables on first use (idempotent)."""
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = _create(url)
+        return _ENGINES[url]
+
+
+def dispose_engine(url: str) -> None:
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _create(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine

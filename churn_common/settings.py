@@ -1,0 +1,82 @@
+"""The one configuration surface: environment variables with documented defaults.
+
+Every component reads its configuration through :func:`get_settings`, so the local stack and AWS
+differ only in the values of these variables (mostly endpoints).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATE_DIR = Path(".local")
+DEFAULT_REGION = "us-east-1"
+DEFAULT_BUCKET = "churn-pipeline-data"
+DEFAULT_STREAM = "customer-records"
+DEFAULT_FILE_DROPS_QUEUE = "file-drops"
+DEFAULT_ALERT_TOPIC = "churn-model-alerts"
+DEFAULT_MODEL_NAME = "XGBoostChurnModel"
+DEFAULT_MODEL_ALIAS = "staging"
+
+
+class Settings(BaseSettings):
+    """Environment variables (names are the upper-case field names unless an alias is given)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    local_state_dir: Path = Field(DEFAULT_STATE_DIR, alias="LOCAL_STATE_DIR")
+    aws_region: str = Field(DEFAULT_REGION, alias="AWS_DEFAULT_REGION")
+    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+
+    bucket: str = Field(DEFAULT_BUCKET, alias="CHURN_BUCKET")
+    input_prefix: str = Field("data/input/", alias="INPUT_PREFIX")
+    rejected_prefix: str = Field("data/rejected/", alias="REJECTED_PREFIX")
+    manifest_prefix: str = Field("data/manifests/", alias="MANIFEST_PREFIX")
+    processed_prefix: str = Field("data/processed/", alias="PROCESSED_PREFIX")
+    errored_prefix: str = Field("data/errored/", alias="ERRORED_PREFIX")
+    reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
+    stream_name: str = Field(DEFAULT_STREAM, alias="KINESIS_STREAM")
+    file_drops_queue: str = Field(DEFAULT_FILE_DROPS_QUEUE, alias="FILE_DROPS_QUEUE")
+    alert_topic: str = Field(DEFAULT_ALERT_TOPIC, alias="ALERT_TOPIC")
+    alert_topic_arn: str | None = Field(None, alias="ALERT_TOPIC_ARN")
+
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    mlflow_tracking_uri: str | None = Field(None, alias="MLFLOW_TRACKING_URI")
+    model_name: str = Field(DEFAULT_MODEL_NAME, alias="MODEL_NAME")
+    model_alias: str = Field(DEFAULT_MODEL_ALIAS, alias="MODEL_ALIAS")
+    model_refresh_seconds: float = Field(60.0, alias="MODEL_REFRESH_SECONDS")
+    churn_data_dir: Path | None = Field(None, alias="CHURN_DATA_DIR")
+
+    window_seconds: int = Field(300, alias="MONITOR_WINDOW_SECONDS", ge=1)
+    window_lateness_seconds: float = Field(30.0, alias="MONITOR_LATENESS_SECONDS", ge=0)
+    window_min_rows: int = Field(50, alias="MONITOR_MIN_ROWS", ge=1)
+    drift_share_threshold: float = Field(0.5, alias="DRIFT_SHARE_THRESHOLD")
+    min_f1: float = Field(0.70, alias="MIN_F1")
+    min_precision: float = Field(0.70, alias="MIN_PRECISION")
+    min_recall: float = Field(0.70, alias="MIN_RECALL")
+    min_accuracy: float = Field(0.70, alias="MIN_ACCURACY")
+
+    local_aws_port: int = Field(4566, alias="LOCAL_AWS_PORT")
+    local_prefect_port: int = Field(4200, alias="LOCAL_PREFECT_PORT")
+    monitor_schedule_seconds: float | None = Field(None, alias="MONITOR_SCHEDULE_SECONDS")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.local_state_dir / 'churn.db'}"
+
+    @property
+    def resolved_mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.local_state_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return (self.local_state_dir / "mlflow" / "artifacts").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings are read once per process; tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings()

@@ -1,0 +1,168 @@
+"""Compact, versioned encoding of one customer record on the stream.
+
+Version 1 is a JSON array, positional in the order of :data:`WIRE_V1_FIELDS`::
+
+    [1, "3f9a0c2be871", 17, 1764139800123, 8, 0, 38, 0, 4370, 71, 5, 17, 3, 1, 1, 30, 197.64, 0]
+
+About 75 bytes instead of ~400 for the keyed JSON of the design, so one shard's 1 MB/s carries well
+over 5,000 customer records/s once aggregated. Anyone with this module (or the field list) can decode
+it; consumers reject versions they do not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from churn_common.schema import (
+    FEATURE_COLUMNS,
+    Age,
+    AgeGroup,
+    Binary,
+    ChargeAmount,
+    Count,
+    CustomerFeatures,
+    Money,
+    OneOrTwo,
+)
+
+SCHEMA_VERSION = 1
+SOURCE_ID_LENGTH = 12
+WIRE_V1_FIELDS: tuple[str, ...] = ("v", "source_id", "row", "event_time_ms", *FEATURE_COLUMNS, "label")
+
+SourceId = Annotated[str, Field(min_length=1, max_length=64)]
+RowNumber = Annotated[int, Field(ge=1)]
+EpochMillis = Annotated[int, Field(ge=0)]
+
+WireRecordV1 = tuple[
+    Literal[1],
+    SourceId,
+    RowNumber,
+    EpochMillis,
+    Count,
+    Binary,
+    Count,
+    ChargeAmount,
+    Count,
+    Count,
+    Count,
+    Count,
+    AgeGroup,
+    OneOrTwo,
+    OneOrTwo,
+    Age,
+    Money,
+    Binary | None,
+]
+_V1_BATCH = TypeAdapter(list[WireRecordV1], config=ConfigDict(strict=True))
+FEATURE_SLICE = slice(4, 4 + len(FEATURE_COLUMNS))
+LABEL_INDEX = 4 + len(FEATURE_COLUMNS)
+
+
+def source_id_for(uri: str, version: str = "") -> str:
+    """Deterministic id of a source: the same object (uri + ETag) always gets the same id."""
+    return hashlib.sha1(f"{uri}#{version}".encode()).hexdigest()[:SOURCE_ID_LENGTH]
+
+
+def record_id_for(source_id: str, row: int) -> str:
+    return f"{source_id}:{row}"
+
+
+class CustomerRecord(BaseModel):
+    """The logical content of one record on the stream."""
+
+    model_config = ConfigDict(frozen=True)
+
+    v: Literal[1] = SCHEMA_VERSION
+    source_id: SourceId
+    row: RowNumber
+    event_time: datetime
+    features: CustomerFeatures
+    label: Binary | None = None
+
+    @property
+    def record_id(self) -> str:
+        return record_id_for(self.source_id, self.row)
+
+
+def encode(record: CustomerRecord) -> bytes:
+    event_ms = int(record.event_time.timestamp() * 1000)
+    values = [getattr(record.features, name) for name in FEATURE_COLUMNS]
+    return orjson.dumps([record.v, record.source_id, record.row, event_ms, *values, record.label])
+
+
+def to_record(fields: Sequence[Any]) -> CustomerRecord:
+    """A validated v1 tuple back to the logical record (for readers that want names)."""
+    return CustomerRecord(
+        source_id=fields[1],
+        row=fields[2],
+        event_time=datetime.fromtimestamp(fields[3] / 1000, tz=UTC),
+        features=CustomerFeatures(**dict(zip(FEATURE_COLUMNS, fields[FEATURE_SLICE], strict=True))),
+        label=fields[LABEL_INDEX],
+    )
+
+
+def peek_source_id(payload: bytes) -> str | None:
+    """Best-effort source of a rejected payload, so rejections can be attributed to their file."""
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return value[1] if isinstance(value, list) and len(value) > 1 and isinstance(value[1], str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """Valid v1 tuples with their positions in the input, and every rejected position with its reason."""
+
+    indices: list[int]
+    records: list[tuple[Any, ...]]
+    rejections: list[Rejection]
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = WIRE_V1_FIELDS[error["loc"][1]] if len(error["loc"]) > 1 and isinstance(error["loc"][1], int) else "record"
+    return f"{where}: {error['msg']}"
+
+
+def decode_batch(payloads: Sequence[bytes]) -> DecodedBatch:
+    """Decode and validate a whole batch at once; a bad record never blocks the others."""
+    candidates: list[Any] = []
+    positions: list[int] = []
+    rejections: list[Rejection] = []
+    for index, payload in enumerate(payloads):
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            rejections.append(Rejection(index, f"undecodable payload: {exc}"))
+            continue
+        version = value[0] if isinstance(value, list) and value else None
+        if version != SCHEMA_VERSION:
+            rejections.append(Rejection(index, f"unknown schema version: {version!r}"))
+            continue
+        candidates.append(tuple(value))
+        positions.append(index)
+    try:
+        records = _V1_BATCH.validate_python(candidates)
+    except ValidationError as exc:
+        reasons: dict[int, list[str]] = {}
+        for error in exc.errors(include_url=False):
+            reasons.setdefault(error["loc"][0], []).append(_describe(error))
+        rejections.extend(Rejection(positions[i], "; ".join(r)) for i, r in reasons.items())
+        keep = [i for i in range(len(candidates)) if i not in reasons]
+        records = _V1_BATCH.validate_python([candidates[i] for i in keep])
+        positions = [positions[i] for i in keep]
+    rejections.sort(key=lambda r: r.index)
+    return DecodedBatch(indices=positions, records=[tuple(r) for r in records], rejections=rejections)

@@ -1,0 +1,1 @@
+"""The embedded local stack: AWS API emulator, local Lambda service, Prefect server, demo."""

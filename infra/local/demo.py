@@ -1,0 +1,308 @@
+"""``make demo``: the whole pipeline on the embedded local stack, file by file, with a summary.
+
+Each file is dropped just after a window boundary; all its rows carry the drop time as event time, so
+each file becomes a monitoring window of its own. The monitor runs as the served Prefect deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+
+from churn_common.aws import client
+from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
+from churn_common.settings import get_settings
+from infra.local.demo_summary import AlertSummary, DemoSummary, FileSummary, WindowSummary
+from infra.local.stack import REPO_ROOT, LocalStack
+
+SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+DEFAULT_DEMO_FILES = ("sample_reference_like.csv", "sample_drifted.csv", "sample_degraded.csv")
+DEMO_ENVIRONMENT = {
+    "MONITOR_WINDOW_SECONDS": "10",
+    "MONITOR_LATENESS_SECONDS": "2",
+    "MONITOR_SCHEDULE_SECONDS": "5",
+}
+FILE_TIMEOUT_SECONDS = 180
+MONITOR_TIMEOUT_SECONDS = 180
+MONITOR_TRIGGER_AFTER_SECONDS = 60
+POLL_SECONDS = 0.5
+WINDOW_GUARD_SECONDS = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedFile:
+    name: str
+    key: str
+    manifest: dict[str, Any]
+
+
+def _sleep_to_next_window(window_seconds: int) -> None:
+    now = time.time()
+    time.sleep(window_seconds - now % window_seconds + WINDOW_GUARD_SECONDS)
+
+
+def _read_manifest(bucket: str, key: str) -> dict[str, Any] | None:
+    s3 = client("s3")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return json.loads(body)
+
+
+def _settled_count(engine: Engine, source_id: str) -> int:
+    with engine.connect() as connection:
+        scored = connection.execute(
+            select(func.count(func.distinct(predictions.c.record_id))).where(predictions.c.source_id == source_id)
+        ).scalar_one()
+        rejected = connection.execute(
+            select(func.count()).select_from(rejected_records).where(rejected_records.c.source_id == source_id)
+        ).scalar_one()
+    return int(scored) + int(rejected)
+
+
+def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedFile:
+    settings = get_settings()
+    key = f"{settings.input_prefix}{path.name}"
+    manifest_key = f"{settings.manifest_prefix}{path.name}.json"
+    s3 = client("s3")
+    s3.delete_object(Bucket=settings.bucket, Key=manifest_key)
+    task = progress.add_task(f"{path.name}: producing", total=None)
+    s3.upload_file(str(path), settings.bucket, key)
+    deadline = time.monotonic() + FILE_TIMEOUT_SECONDS
+    manifest = None
+    while manifest is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no manifest for {path.name} after {FILE_TIMEOUT_SECONDS} s")
+        time.sleep(POLL_SECONDS)
+        manifest = _read_manifest(settings.bucket, manifest_key)
+    if manifest["status"] != "processed":
+        progress.update(
+            task, description=f"{path.name}: {manifest['status']} ({manifest.get('error')})", total=1, completed=1
+        )
+        return DroppedFile(path.name, key, manifest)
+    expected = int(manifest["records_sent"])
+    progress.update(task, description=f"{path.name}: scoring", total=expected)
+    while (settled := _settled_count(engine, manifest["source_id"])) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path.name}: only {settled}/{expected} records settled")
+        progress.update(task, completed=settled)
+        time.sleep(POLL_SECONDS)
+    progress.update(task, completed=expected, description=f"{path.name}: scored")
+    return DroppedFile(path.name, key, manifest)
+
+
+def _window_starts(engine: Engine, source_ids: Sequence[str], window_seconds: int) -> set[datetime]:
+    with engine.connect() as connection:
+        times = connection.execute(
+            select(predictions.c.event_time).where(predictions.c.source_id.in_(source_ids)).distinct()
+        ).scalars()
+        starts = set()
+        for value in times:
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            epoch = int(aware.timestamp()) // window_seconds * window_seconds
+            starts.add(datetime.fromtimestamp(epoch, tz=UTC))
+    return starts
+
+
+def _evaluated_starts(engine: Engine) -> set[datetime]:
+    with engine.connect() as connection:
+        values = connection.execute(select(monitoring_windows.c.window_start)).scalars()
+        return {v if v.tzinfo else v.replace(tzinfo=UTC) for v in values}
+
+
+def wait_for_monitor(engine: Engine, starts: set[datetime], *, progress: Progress) -> None:
+    """Waits for the scheduled deployment; if it has not caught up in time, triggers one run of it."""
+    task = progress.add_task("monitor: waiting for scheduled runs", total=len(starts))
+    deadline = time.monotonic() + MONITOR_TIMEOUT_SECONDS
+    trigger_at = time.monotonic() + MONITOR_TRIGGER_AFTER_SECONDS
+    triggered = False
+    while not starts <= (done := _evaluated_starts(engine)):
+        progress.update(task, completed=len(starts & done))
+        if not triggered and time.monotonic() > trigger_at:
+            from prefect.deployments import run_deployment
+
+            progress.update(task, description="monitor: triggering a run")
+            run_deployment("batch-monitor/batch-monitor", timeout=0)
+            triggered = True
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"monitor evaluated {len(starts & done)}/{len(starts)} windows")
+        time.sleep(POLL_SECONDS)
+    progress.update(task, completed=len(starts), description="monitor: windows evaluated")
+
+
+def deliver_outbox(outbox_url: str, outbox_dir: Path, console: Console) -> int:
+    """Alerts arrive through SNS -> SQS: print each one and keep it in the outbox folder."""
+    sqs = client("sqs")
+    outbox_dir.mkdir(parents=True, exist_ok=True)
+    delivered = 0
+    while messages := sqs.receive_message(QueueUrl=outbox_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages"
+    ):
+        for message in messages:
+            envelope = json.loads(message["Body"])
+            (outbox_dir / f"{envelope['MessageId']}.json").write_text(json.dumps(envelope, indent=2))
+            console.print(f"[bold red]ALERT[/] {envelope.get('Subject', '')}")
+            sqs.delete_message(QueueUrl=outbox_url, ReceiptHandle=message["ReceiptHandle"])
+            delivered += 1
+    return delivered
+
+
+def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[datetime]) -> DemoSummary:
+    source_ids = [d.manifest["source_id"] for d in dropped]
+    with engine.connect() as connection:
+        total, distinct = connection.execute(
+            select(func.count(), func.count(func.distinct(predictions.c.record_id))).where(
+                predictions.c.source_id.in_(source_ids)
+            )
+        ).one()
+        scorer_rejected = connection.execute(
+            select(func.count()).select_from(rejected_records).where(rejected_records.c.source_id.in_(source_ids))
+        ).scalar_one()
+        window_rows = connection.execute(select(monitoring_windows).order_by(monitoring_windows.c.window_start)).all()
+        alert_rows = connection.execute(select(alerts).order_by(alerts.c.window_start, alerts.c.kind)).all()
+
+    def aware(value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    windows = [
+        WindowSummary(
+            start=aware(w.window_start),
+            end=aware(w.window_end),
+            rows=w.n_rows,
+            model_version=w.model_version,
+            drift_share=w.drift_share,
+            dataset_drift=w.dataset_drift,
+            f1=w.f1,
+            precision=w.precision,
+            recall=w.recall,
+            accuracy=w.accuracy,
+        )
+        for w in window_rows
+        if aware(w.window_start) in starts
+    ]
+    alert_list = [
+        AlertSummary(kind=a.kind, window_start=aware(a.window_start), subject=a.subject)
+        for a in alert_rows
+        if aware(a.window_start) in starts
+    ]
+    files = [
+        FileSummary(
+            name=d.name,
+            rows=int(d.manifest["rows_read"]),
+            sent=int(d.manifest["records_sent"]),
+            rejected=int(d.manifest["rows_rejected"]),
+            status=d.manifest["status"],
+        )
+        for d in dropped
+    ]
+    return DemoSummary(
+        rows_in=sum(f.rows for f in files),
+        records_scored=int(distinct),
+        rejected=sum(f.rejected for f in files) + int(scorer_rejected),
+        duplicates=int(total) - int(distinct),
+        files=files,
+        windows=windows,
+        alerts=alert_list,
+    )
+
+
+def print_summary(summary: DemoSummary, console: Console) -> None:
+    files = Table(title="Files", show_lines=False)
+    for column in ("file", "status", "rows", "sent", "rejected"):
+        files.add_column(column)
+    for f in summary.files:
+        files.add_row(f.name, f.status, str(f.rows), str(f.sent), str(f.rejected))
+    windows = Table(title="Monitoring windows")
+    for column in ("start", "rows", "drift share", "drift", "f1", "precision", "recall", "accuracy"):
+        windows.add_column(column)
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for w in summary.windows:
+        windows.add_row(
+            w.start.strftime("%H:%M:%S"),
+            str(w.rows),
+            fmt(w.drift_share),
+            {True: "yes", False: "no", None: "-"}[w.dataset_drift],
+            fmt(w.f1),
+            fmt(w.precision),
+            fmt(w.recall),
+            fmt(w.accuracy),
+        )
+    console.print(files)
+    console.print(windows)
+    for a in summary.alerts:
+        console.print(f"alert [bold]{a.kind}[/] for window {a.window_start:%H:%M:%S}: {a.subject}")
+    verdict = "[green]holds[/]" if summary.invariant_holds else "[red]VIOLATED[/]"
+    console.print(
+        f"rows_in={summary.rows_in} records_scored={summary.records_scored} rejected={summary.rejected} "
+        f"duplicates={summary.duplicates}; rows_in == records_scored + rejected {verdict}"
+    )
+
+
+def resolve_files(names: str | None) -> list[Path]:
+    if not names:
+        return [SAMPLES_DIR / name for name in DEFAULT_DEMO_FILES]
+    paths = [Path(n).expanduser() for n in names.split()]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise typer.BadParameter(f"no such file: {', '.join(missing)}")
+    return paths
+
+
+def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = True) -> DemoSummary:
+    for key, value in DEMO_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    get_settings.cache_clear()
+    from training.train import ensure_model
+
+    ensure_model(console=console)
+    with LocalStack(with_prefect=with_prefect) as stack:
+        settings = get_settings()
+        engine = get_engine(settings.resolved_database_url)
+        dropped = []
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            for path in files:
+                _sleep_to_next_window(settings.window_seconds)
+                dropped.append(drop_and_wait(path, engine=engine, progress=progress))
+            starts = _window_starts(engine, [d.manifest["source_id"] for d in dropped], settings.window_seconds)
+            wait_for_monitor(engine, starts, progress=progress)
+        assert stack.resources is not None
+        deliver_outbox(stack.resources.alerts_outbox_url, settings.local_state_dir / "outbox", console)
+        summary = build_summary(engine, dropped, starts)
+    return summary
+
+
+def main(
+    files: str | None = typer.Option(None, envvar="DEMO_FILES", help="Space-separated CSV files to drop."),
+) -> None:
+    console = Console()
+    paths = resolve_files(files)
+    started = time.monotonic()
+    summary = run_demo(paths, console=console)
+    print_summary(summary, console)
+    target = get_settings().local_state_dir / "demo-summary.json"
+    target.write_text(summary.model_dump_json(indent=2))
+    console.print(f"summary written to {target} ({time.monotonic() - started:.1f} s)")
+    if not summary.invariant_holds:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,50 @@
+"""The demo's summary, printed and written to ``.local/demo-summary.json``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, computed_field
+
+
+class FileSummary(BaseModel):
+    name: str
+    status: str
+    rows: int
+    sent: int
+    rejected: int
+
+
+class WindowSummary(BaseModel):
+    start: datetime
+    end: datetime
+    rows: int
+    model_version: str
+    drift_share: float | None
+    dataset_drift: bool | None
+    f1: float | None
+    precision: float | None
+    recall: float | None
+    accuracy: float | None
+
+
+class AlertSummary(BaseModel):
+    kind: str
+    window_start: datetime
+    subject: str
+
+
+class DemoSummary(BaseModel):
+    rows_in: int
+    records_scored: int
+    rejected: int
+    duplicates: int
+    files: list[FileSummary]
+    windows: list[WindowSummary]
+    alerts: list[AlertSummary]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def invariant_holds(self) -> bool:
+        """Every input row is either scored exactly once or rejected with a reason."""
+        return self.rows_in == self.records_scored + self.rejected

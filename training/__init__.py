@@ -1,0 +1,1 @@
+"""Train, evaluate, register and promote the churn model."""
