@@ -7,6 +7,7 @@ retry cannot double-count.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -26,6 +27,17 @@ from stream_scorer.sink import write_batch
 
 log = logging.getLogger("stream_scorer")
 REJECT_STAGE = "stream_scorer"
+
+
+def storable_payload(payload: bytes) -> str:
+    """Raw payload as text a database keeps verbatim; anything else (binary, NUL bytes) as base64."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return "base64:" + base64.b64encode(payload).decode()
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -53,7 +65,7 @@ def handle(event: dict[str, Any], *, models: ModelCache, engine: Engine) -> dict
             "stage": REJECT_STAGE,
             "source_id": peek_source_id(records[r.index].payload),
             "reason": r.reason,
-            "payload": records[r.index].payload.decode("utf-8", errors="backslashreplace"),
+            "payload": storable_payload(records[r.index].payload),
             "rejected_at": now,
         }
         for r in decoded.rejections

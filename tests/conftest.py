@@ -6,6 +6,7 @@ where the server is part of the contract.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -33,6 +34,7 @@ _TEST_ENV = {
     "PREFECT_HOME": str(SESSION_STATE / "prefect"),
 }
 os.environ.update(_TEST_ENV)
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 os.environ.setdefault(
     "CHURN_TEST_DATA_DIR", os.environ.get("CHURN_DATA_DIR") or str((REPO_ROOT.parent / "shared" / "data").resolve())
 )
@@ -147,14 +149,18 @@ def real_data_dir() -> Path | None:
     return path if (path / "customer_churn_0.csv").exists() else None
 
 
+def training_data_path() -> Path:
+    """The real training file when the real data is at hand, else the bundled synthetic reference."""
+    data_dir = real_data_dir()
+    return data_dir / "customer_churn_0.csv" if data_dir else REPO_ROOT / "data" / "samples" / "reference.csv"
+
+
 @pytest.fixture(scope="session")
 def registered_model():  # type: ignore[no-untyped-def]
     """A model trained and registered once per session in the session's MLflow store, alias set."""
     from training.train import train_and_register
 
-    data_dir = real_data_dir()
-    data_path = data_dir / "customer_churn_0.csv" if data_dir else REPO_ROOT / "data" / "samples" / "reference.csv"
     _clear_settings()
-    result = train_and_register(data_path=data_path)
+    result = train_and_register(data_path=training_data_path())
     assert result.promoted, result.gate_failures
     return result

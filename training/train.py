@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import typer
-from data.dataset import locate_training_data, read_churn_csv
 from sklearn.model_selection import train_test_split
 from xgboost import XGBClassifier
 
@@ -32,6 +31,7 @@ from churn_common.registry import (
 )
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from churn_common.settings import Settings, get_settings
+from data.dataset import locate_training_data, read_churn_csv
 from training.evaluate import DEFAULT_DECISION_THRESHOLD, Gate, classification_metrics
 
 log = logging.getLogger(__name__)

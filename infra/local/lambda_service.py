@@ -267,8 +267,8 @@ class KinesisShardPoller:
             self._dead_letter(expired, reason="RecordAgeExceeded")
         return fresh
 
-    def _invoke(self, records: list[dict[str, Any]]) -> str | None:
-        """Invoke once. Returns None on success, else the sequence number to resume from."""
+    def _invoke(self, records: list[dict[str, Any]]) -> tuple[str | None, bool]:
+        """Invoke once: (sequence number to resume from or None on success, whether the function errored)."""
         self.stats.invocations += 1
         self.stats.records += len(records)
         event = {"Records": [self._event_record(r) for r in records]}
@@ -277,21 +277,22 @@ class KinesisShardPoller:
         except Exception:
             log.exception("%s/%s: handler failed on %d records", self.name, self.shard_id, len(records))
             self.stats.errors += 1
-            return records[0]["SequenceNumber"]
+            return records[0]["SequenceNumber"], True
         failures = response.get("batchItemFailures", []) if self._config.report_batch_item_failures else []
         if not failures:
-            return None
+            return None, False
         self.stats.errors += 1
-        return min((f["itemIdentifier"] for f in failures), key=int)
+        return min((f["itemIdentifier"] for f in failures), key=int), False
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
-        """Deliver in order; retry from the failure point; bisect; dead-letter after the retry bound."""
+        """Deliver in order; retry from the reported failure point; bisect on function errors;
+        dead-letter after the retry bound."""
         queue = [records]
         while queue:
             part = queue.pop(0)
             attempts = 0
             while part:
-                resume_at = self._invoke(part)
+                resume_at, function_error = self._invoke(part)
                 if resume_at is None:
                     break
                 part = [r for r in part if int(r["SequenceNumber"]) >= int(resume_at)]
@@ -299,7 +300,7 @@ class KinesisShardPoller:
                 if attempts > self._config.maximum_retry_attempts:
                     self._dead_letter(part, reason="RetryAttemptsExhausted")
                     break
-                if self._config.bisect_on_error and len(part) > 1:
+                if function_error and self._config.bisect_on_error and len(part) > 1:
                     middle = len(part) // 2
                     queue[:0] = [part[:middle], part[middle:]]
                     break

@@ -77,6 +77,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._processes: list[subprocess.Popen[bytes]] = []
         self._log_dir = log_dir
         self.resources: StackResources | None = None
+        self._saved_environment: dict[str, str | None] = {}
 
     @property
     def lambda_service(self) -> LambdaService:
@@ -87,13 +88,16 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         from moto.server import ThreadedMotoServer
 
         settings = get_settings()
-        os.environ.update(local_environment(settings))
+        environment = local_environment(settings)
+        self._saved_environment = {key: os.environ.get(key) for key in environment}
+        os.environ.update(environment)
         get_settings.cache_clear()
         client.cache_clear()
         settings = get_settings()
         self._log_dir = self._log_dir or settings.local_state_dir / "logs"
         self._log_dir.mkdir(parents=True, exist_ok=True)
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=settings.local_aws_port, verbose=False)
         self._moto.start()
         _wait_http(f"http://127.0.0.1:{settings.local_aws_port}/moto-api/", timeout=10)
@@ -172,6 +176,13 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 os.killpg(process.pid, signal.SIGKILL)
         if self._moto is not None:
             self._moto.stop()
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        client.cache_clear()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -186,9 +197,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with LocalStack() as stack:
         settings = get_settings()
-        print(
-            f"local stack up: AWS emulator on {settings.aws_endpoint_url}, Prefect on port {settings.local_prefect_port}"
-        )
+        print(f"AWS emulator on {settings.aws_endpoint_url}, Prefect on port {settings.local_prefect_port}")
         print(f"bucket s3://{stack.resources.bucket if stack.resources else '?'}; Ctrl-C to stop")
         with suppress(KeyboardInterrupt):
             signal.pause()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from churn_common.database import dispose_engine, get_engine, predictions, rejected_records
 from stream_scorer.handler import handle
@@ -74,10 +75,10 @@ def test_poison_records_are_rejected_and_the_rest_scored(database_url, models, c
 
 def test_database_down_fails_the_batch_so_lambda_retries(models, postgres_url) -> None:
     # GIVEN a database URL whose server is not there
-    engine = get_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=1")
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=1"
     event = kinesis_event(encoded([customer_record(row=1)]))
     # WHEN the handler runs THEN it raises (nothing acknowledged), and the retry on a healthy database succeeds
-    with pytest.raises(Exception, match="connection"):
-        handle(event, models=models, engine=engine)
-    dispose_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=1")
+    with pytest.raises(OperationalError, match="Connection refused"):
+        handle(event, models=models, engine=get_engine(unreachable))
+    dispose_engine(unreachable)
     assert handle(event, models=models, engine=get_engine(postgres_url)) == {"batchItemFailures": []}

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): each writes JSON results under ``<LOCAL_STATE_DIR>/bench/``."""

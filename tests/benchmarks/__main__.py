@@ -1,0 +1,31 @@
+"""Runs the benchmarks named on the command line (default: all) and writes their JSON results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from churn_common.settings import get_settings
+from tests.benchmarks import scorer_benchmark
+
+BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {"scorer": scorer_benchmark.run}
+
+
+def main(names: list[str]) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    target = get_settings().local_state_dir / "bench"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names or list(BENCHMARKS):
+        print(f"benchmark {name} ...", flush=True)
+        result = BENCHMARKS[name]()
+        path = target / f"{name}.json"
+        path.write_text(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))
+        print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
