@@ -32,7 +32,7 @@ NUMERICAL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not i
 
 Count = Annotated[int, Field(ge=0)]
 Binary = Annotated[int, Field(ge=0, le=1)]
-ChargeAmount = Annotated[int, Field(ge=0, le=9)]
+ChargeAmount = Annotated[int, Field(ge=0, le=10)]  # documented 0..9; the published data holds 10
 AgeGroup = Annotated[int, Field(ge=1, le=5)]
 OneOrTwo = Annotated[int, Field(ge=1, le=2)]
 Age = Annotated[int, Field(ge=0, le=120)]

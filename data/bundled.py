@@ -1,0 +1,47 @@
+"""The synthetic CSV files shipped in ``data/samples/``: how each is made, so they can be rebuilt exactly.
+
+They let the pipeline train and demonstrate its alerts with no real data present: a reference set, a
+batch like it, a drifted batch (data-drift alert) and a batch with noisy labels (performance alert).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data.churn_csv import write_churn_csv
+from data.drift import strong_drift
+from data.generator import generate
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+REFERENCE_SAMPLE_NAME = "reference.csv"
+REFERENCE_SAMPLE_PATH = SAMPLES_DIR / REFERENCE_SAMPLE_NAME
+DEGRADED_LABEL_NOISE = 0.4
+
+
+@dataclass(frozen=True)
+class BundledSample:
+    file_name: str
+    n_rows: int
+    seed: int
+    drift: Mapping[str, float] = field(default_factory=dict)
+    label_noise: float = 0.0
+
+
+BUNDLED_SAMPLES: tuple[BundledSample, ...] = (
+    BundledSample(REFERENCE_SAMPLE_NAME, n_rows=3000, seed=563),
+    BundledSample("sample_reference_like.csv", n_rows=1000, seed=564),
+    BundledSample("sample_drifted.csv", n_rows=1000, seed=565, drift=strong_drift()),
+    BundledSample("sample_degraded.csv", n_rows=1000, seed=566, label_noise=DEGRADED_LABEL_NOISE),
+)
+
+
+def write_bundled_samples(directory: Path = SAMPLES_DIR) -> list[Path]:
+    """(Re)write every bundled sample with the original headers, so readers must normalise them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for sample in BUNDLED_SAMPLES:
+        rows = generate(n_rows=sample.n_rows, seed=sample.seed, drift=sample.drift, label_noise=sample.label_noise)
+        written.append(write_churn_csv(rows, directory / sample.file_name, original_headers=True))
+    return written
