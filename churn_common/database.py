@@ -48,6 +48,7 @@ predictions = Table(
     *(Column(name, type_, nullable=False) for name, type_ in _FEATURE_TYPES.items()),
     Index("ix_predictions_event_time", "event_time"),
     Index("ix_predictions_record_id", "record_id"),
+    Index("ix_predictions_scored_at", "scored_at"),
 )
 
 rejected_records = Table(

@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# stream_scorer Lambda function as a container image. Build from the repository root:
+#   docker build -f infra/docker/stream_scorer.Dockerfile -t churn-stream-scorer .
+#
+# Base: the official Python 3.11 image with the Lambda runtime interface client (awslambdaric).
+# The AWS base image for Python 3.11 (public.ecr.aws/lambda/python:3.11) is Amazon Linux 2 with
+# glibc 2.26, for which the locked numpy and xgboost-cpu publish no wheels (manylinux_2_27/2_28).
+FROM python:3.11.14-slim-bookworm
+
+ENV LAMBDA_TASK_ROOT=/var/task \
+    PYTHONPATH=/var/task \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    MLFLOW_DISABLE_TELEMETRY=true \
+    DO_NOT_TRACK=1
+
+WORKDIR /var/task
+
+# Generated from Pipfile.lock: only the packages the scorer imports.
+COPY infra/docker/requirements-stream_scorer.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir --requirement /tmp/requirements.txt awslambdaric==4.2.2 \
+    && rm /tmp/requirements.txt
+
+COPY churn_common/ ./churn_common/
+COPY stream_scorer/ ./stream_scorer/
+COPY infra/docker/entrypoint.py /opt/churn/entrypoint.py
+
+# entrypoint.py builds DATABASE_URL from DATABASE_SECRET_ARN and the DATABASE_* parts at cold start,
+# then runs the runtime interface client with the handler below.
+ENTRYPOINT ["python", "/opt/churn/entrypoint.py", "python", "-m", "awslambdaric"]
+CMD ["stream_scorer.handler.lambda_handler"]
