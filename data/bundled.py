@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from data.churn_csv import write_churn_csv
 from data.drift import strong_drift
 from data.generator import generate
@@ -37,11 +39,20 @@ BUNDLED_SAMPLES: tuple[BundledSample, ...] = (
 )
 
 
-def write_bundled_samples(directory: Path = SAMPLES_DIR) -> list[Path]:
-    """(Re)write every bundled sample with the original headers, so readers must normalise them."""
+def write_bundled_samples(directory: Path = SAMPLES_DIR, *, base: pd.DataFrame | None = None) -> list[Path]:
+    """(Re)write every bundled sample with the original headers, so readers must normalise them.
+
+    With ``base`` (a model's training data) the demo samples are resampled from it instead, so that
+    "reference-like" means like the data the serving model was trained on; the reference file itself
+    is then not written.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for sample in BUNDLED_SAMPLES:
-        rows = generate(n_rows=sample.n_rows, seed=sample.seed, drift=sample.drift, label_noise=sample.label_noise)
+        if base is not None and sample.file_name == REFERENCE_SAMPLE_NAME:
+            continue
+        rows = generate(
+            n_rows=sample.n_rows, seed=sample.seed, drift=sample.drift, label_noise=sample.label_noise, base=base
+        )
         written.append(write_churn_csv(rows, directory / sample.file_name, original_headers=True))
     return written

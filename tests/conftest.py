@@ -30,6 +30,7 @@ _TEST_ENV = {
     "DATABASE_URL": f"sqlite:///{SESSION_STATE / 'churn.db'}",
     "DO_NOT_TRACK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_HOME": str(SESSION_STATE / "prefect"),
 }

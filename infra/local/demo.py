@@ -254,9 +254,40 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     )
 
 
-def resolve_files(names: str | None) -> list[Path]:
-    if not names:
+def serving_model_data_source() -> str | None:
+    from mlflow import MlflowClient
+
+    from churn_common.registry import DATA_SOURCE_TAG, configure_mlflow
+
+    settings = get_settings()
+    configure_mlflow(settings)
+    version = MlflowClient().get_model_version_by_alias(settings.model_name, settings.model_alias)
+    return version.tags.get(DATA_SOURCE_TAG)
+
+
+def default_files(console: Console) -> list[Path]:
+    """The bundled samples, or, when the serving model was trained on other data than the bundled
+    synthetic reference, samples drawn from that data, so that reference-like really is."""
+    from data.bundled import write_bundled_samples
+    from data.dataset import DataSource, locate_training_data, read_churn_csv
+
+    settings = get_settings()
+    if serving_model_data_source() == DataSource.SYNTHETIC:
         return [SAMPLES_DIR / name for name in DEFAULT_DEMO_FILES]
+    path, source = locate_training_data(settings)
+    folder = settings.local_state_dir / "demo-samples"
+    console.print(f"model trains on {source} data: demo samples are drawn from {path.name} into {folder}")
+    write_bundled_samples(folder, base=read_churn_csv(path))
+    return [folder / name for name in DEFAULT_DEMO_FILES]
+
+
+def resolve_files(names: str | None, console: Console) -> list[Path]:
+    if not names:
+        prepare_environment()
+        from training.train import ensure_model
+
+        ensure_model(console=console)
+        return default_files(console)
     paths = [Path(n).expanduser() for n in names.split()]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -264,10 +295,14 @@ def resolve_files(names: str | None) -> list[Path]:
     return paths
 
 
-def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = True) -> DemoSummary:
+def prepare_environment() -> None:
     for key, value in DEMO_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     get_settings.cache_clear()
+
+
+def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = True) -> DemoSummary:
+    prepare_environment()
     from training.train import ensure_model
 
     ensure_model(console=console)
@@ -293,7 +328,7 @@ def main(
     files: str | None = typer.Option(None, envvar="DEMO_FILES", help="Space-separated CSV files to drop."),
 ) -> None:
     console = Console()
-    paths = resolve_files(files)
+    paths = resolve_files(files, console)
     started = time.monotonic()
     summary = run_demo(paths, console=console)
     print_summary(summary, console)

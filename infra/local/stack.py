@@ -35,6 +35,7 @@ TELEMETRY_OFF = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_UI_ENABLED": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 PREFECT_START_TIMEOUT_SECONDS = 90
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +110,6 @@ class LocalStack(AbstractContextManager["LocalStack"]):
 
     def _start_lambda_service(self, settings: Settings, resources: StackResources) -> None:
         from producer.handler import lambda_handler as producer_handler
-
         from stream_scorer.handler import lambda_handler as scorer_handler
 
         mappings = event_source_mappings()
