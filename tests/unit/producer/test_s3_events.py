@@ -1,0 +1,114 @@
+"""Parsing the SQS-wrapped S3 notifications exactly as they arrive (bodies recorded from the emulator)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from producer.s3_events import NotificationError, SqsEvent, parse_notification
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:file-drops"
+TEST_EVENT_BODY = '{"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-26T07:38:03.624Z", "Bucket": "b"}'
+
+
+def s3_record(key: str, *, event_name: str = "ObjectCreated:Put", etag: str = "e5eb", size: int = 8) -> dict[str, Any]:
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-11-26T07:38:03.915Z",
+        "eventName": event_name,
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "cfg",
+            "bucket": {"name": "churn-pipeline-data", "arn": "arn:aws:s3:::churn-pipeline-data"},
+            "object": {"key": key, "size": size, "eTag": etag, "sequencer": "0A1B"},
+        },
+    }
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{i}",
+                "receiptHandle": f"rh-{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795678683915"},
+                "messageAttributes": {},
+                "md5OfBody": "x",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_url_encoded_keys_are_decoded_slashes_spaces_and_plus_signs() -> None:
+    # GIVEN the key of "data/input/my file+x.csv" as S3 sends it
+    body = json.dumps({"Records": [s3_record("data%2Finput%2Fmy+file%2Bx.csv")]})
+    # WHEN parsed THEN the key is the real object key
+    (ref,) = parse_notification(body)
+    assert ref.key == "data/input/my file+x.csv"
+    assert ref.uri == "s3://churn-pipeline-data/data/input/my file+x.csv"
+    assert (ref.etag, ref.size, ref.event_name) == ("e5eb", 8, "ObjectCreated:Put")
+
+
+def test_test_event_names_no_object() -> None:
+    assert parse_notification(TEST_EVENT_BODY) == []
+
+
+def test_the_same_object_twice_in_one_message_is_processed_once() -> None:
+    # GIVEN a multipart upload's Put and CompleteMultipartUpload records for one object version
+    body = json.dumps(
+        {
+            "Records": [
+                s3_record("data/input/f.csv"),
+                s3_record("data/input/f.csv", event_name="ObjectCreated:CompleteMultipartUpload"),
+            ]
+        }
+    )
+    # THEN one object to process
+    assert [r.key for r in parse_notification(body)] == ["data/input/f.csv"]
+
+
+def test_only_created_objects_are_returned() -> None:
+    body = json.dumps(
+        {"Records": [s3_record("data/input/a.csv", event_name="ObjectRemoved:Delete"), s3_record("data/input/b.csv")]}
+    )
+    assert [r.key for r in parse_notification(body)] == ["data/input/b.csv"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param("not json", "message body is not JSON", id="not-json"),
+        pytest.param('{"hello": 1}', "not an S3 event notification: Records: Field required", id="other-json"),
+        pytest.param(
+            json.dumps({"Records": [{**s3_record("k"), "eventSource": "aws:sns"}]}),
+            "Records.0.eventSource",
+            id="not-s3",
+        ),
+    ],
+)
+def test_bodies_that_are_not_s3_notifications_raise(body: str, message: str) -> None:
+    with pytest.raises(NotificationError, match=message):
+        parse_notification(body)
+
+
+def test_sqs_event_is_validated_with_aws_field_names() -> None:
+    # GIVEN an event as Lambda delivers it
+    event = SqsEvent.model_validate(sqs_event(TEST_EVENT_BODY, "{}"))
+    # THEN the records keep their ids and bodies
+    assert [r.message_id for r in event.records] == ["m-0", "m-1"]
+    assert event.records[0].event_source_arn == QUEUE_ARN
+    # AND an event from another source is refused
+    other = sqs_event("{}")
+    other["Records"][0]["eventSource"] = "aws:kinesis"
+    with pytest.raises(ValidationError):
+        SqsEvent.model_validate(other)
