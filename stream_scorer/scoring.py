@@ -18,6 +18,23 @@ def feature_matrix(records: Sequence[tuple[Any, ...]]) -> np.ndarray:
     return np.array([r[FEATURE_SLICE] for r in records], dtype=np.float32).reshape(len(records), len(FEATURE_COLUMNS))
 
 
+_ROW_KEYS = (
+    *FEATURE_COLUMNS,
+    "label",
+    "event_id",
+    "record_id",
+    "source_id",
+    "row",
+    "event_time",
+    "arrival_time",
+    "scored_at",
+    "model_name",
+    "model_version",
+    "churn_probability",
+    "churn_prediction",
+)
+
+
 def prediction_rows(
     records: Sequence[tuple[Any, ...]],
     sources: Sequence[UserRecord],
@@ -28,23 +45,29 @@ def prediction_rows(
     """One vectorised predict for the whole batch, then one row dict per record."""
     if not records:
         return []
-    probabilities = model.predict_proba(feature_matrix(records))
-    rows = []
-    for fields, source, probability in zip(records, sources, probabilities.tolist(), strict=True):
-        row: dict[str, Any] = dict(zip(FEATURE_COLUMNS, fields[FEATURE_SLICE], strict=True))
-        row.update(
-            event_id=source.event_id,
-            record_id=record_id_for(fields[1], fields[2]),
-            source_id=fields[1],
-            row=fields[2],
-            event_time=datetime.fromtimestamp(fields[3] / 1000, tz=UTC),
-            arrival_time=source.arrival_time,
-            scored_at=scored_at,
-            model_name=model.name,
-            model_version=model.version,
-            churn_probability=probability,
-            churn_prediction=int(probability >= DECISION_THRESHOLD),
-            label=fields[LABEL_INDEX],
+    probabilities = model.predict_proba(feature_matrix(records)).tolist()
+    name, version = model.name, model.version
+    return [
+        dict(
+            zip(
+                _ROW_KEYS,
+                (
+                    *fields[FEATURE_SLICE],
+                    fields[LABEL_INDEX],
+                    source.event_id,
+                    record_id_for(fields[1], fields[2]),
+                    fields[1],
+                    fields[2],
+                    datetime.fromtimestamp(fields[3] / 1000, tz=UTC),
+                    source.arrival_time,
+                    scored_at,
+                    name,
+                    version,
+                    probability,
+                    int(probability >= DECISION_THRESHOLD),
+                ),
+                strict=True,
+            )
         )
-        rows.append(row)
-    return rows
+        for fields, source, probability in zip(records, sources, probabilities, strict=True)
+    ]
