@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
-from aws_kinesis_agg.messages_pb2 import AggregatedRecord
+from aws_kinesis_agg.deaggregator import messages_pb2  # imported via the deaggregator, which sets up its path
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict
 
@@ -64,7 +64,7 @@ def _unpack(data: bytes) -> list[bytes] | None:
     body, digest = data[len(MAGIC) : -DIGEST_SIZE], data[-DIGEST_SIZE:]
     if hashlib.md5(body, usedforsecurity=False).digest() != digest:
         return None
-    aggregate = AggregatedRecord()
+    aggregate = messages_pb2.AggregatedRecord()
     try:
         aggregate.ParseFromString(body)
     except DecodeError:
