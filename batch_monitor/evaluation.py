@@ -1,0 +1,58 @@
+"""What the monitor learnt about one window and model version: plain values, no Evidently, no I/O.
+
+Kept apart from the Evidently adapter so alert decisions and storage can be reasoned about (and tested)
+without importing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from batch_monitor.windows import Window
+
+QUALITY_FIELDS: tuple[str, ...] = ("f1", "precision", "recall", "accuracy")
+
+
+class EvaluationStatus(StrEnum):
+    EVALUATED = "evaluated"
+    TOO_FEW_ROWS = "too_few_rows"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnDrift:
+    column: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WindowEvaluation:
+    """What the monitor learnt about one window and model version (``html`` is the Evidently report)."""
+
+    window: Window
+    model_version: str
+    status: EvaluationStatus
+    n_rows: int
+    n_labelled: int = 0
+    columns: tuple[ColumnDrift, ...] = ()
+    drift_share: float | None = None
+    dataset_drift: bool | None = None
+    prediction_drift: ColumnDrift | None = None
+    f1: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    accuracy: float | None = None
+    html: str | None = field(default=None, repr=False)
+
+    @property
+    def drifted_columns(self) -> tuple[ColumnDrift, ...]:
+        return tuple(c for c in self.columns if c.drifted)
+
+    @property
+    def quality(self) -> dict[str, float]:
+        """The classification metrics that could be computed (empty without enough labels)."""
+        values = {name: getattr(self, name) for name in QUALITY_FIELDS}
+        return {name: value for name, value in values.items() if value is not None}

@@ -1,0 +1,98 @@
+"""A window's results in the monitoring tables: one summary row per window and model version, plus one
+row per metric (and column) for dashboards. Re-evaluating a window replaces its rows atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete
+
+from batch_monitor.evaluation import EvaluationStatus, WindowEvaluation
+from churn_common.database import monitoring_metrics, monitoring_windows
+
+
+def _drift_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
+    for column in evaluation.columns:
+        yield "column_drift", column.column, column.score
+        yield "column_drifted", column.column, float(column.drifted)
+    yield "drift_share", None, evaluation.drift_share
+    yield "drifted_columns", None, float(len(evaluation.drifted_columns))
+    yield "dataset_drift", None, None if evaluation.dataset_drift is None else float(evaluation.dataset_drift)
+    if evaluation.prediction_drift is not None:
+        yield "prediction_drift", evaluation.prediction_drift.column, evaluation.prediction_drift.score
+
+
+def _quality_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
+    for name, value in evaluation.quality.items():
+        yield name, None, value
+
+
+def _row_counts(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
+    yield "n_rows", None, float(evaluation.n_rows)
+    yield "n_labelled", None, float(evaluation.n_labelled)
+
+
+MetricRows = Callable[[WindowEvaluation], Iterator[tuple[str, str | None, float | None]]]
+_METRICS_BY_STATUS: Mapping[EvaluationStatus, tuple[MetricRows, ...]] = {
+    EvaluationStatus.EVALUATED: (_row_counts, _drift_metrics, _quality_metrics),
+    EvaluationStatus.TOO_FEW_ROWS: (_row_counts,),
+}
+
+
+def metric_rows(evaluation: WindowEvaluation) -> list[dict[str, Any]]:
+    key = {
+        "window_start": evaluation.window.start,
+        "window_end": evaluation.window.end,
+        "model_version": evaluation.model_version,
+    }
+    return [
+        {**key, "metric": metric, "column": column, "value": value}
+        for produce in _METRICS_BY_STATUS[evaluation.status]
+        for metric, column, value in produce(evaluation)
+    ]
+
+
+def window_row(evaluation: WindowEvaluation, *, report_uri: str | None, evaluated_at: datetime) -> dict[str, Any]:
+    prediction = evaluation.prediction_drift
+    return {
+        "window_start": evaluation.window.start,
+        "window_end": evaluation.window.end,
+        "model_version": evaluation.model_version,
+        "status": str(evaluation.status),
+        "n_rows": evaluation.n_rows,
+        "drift_share": evaluation.drift_share,
+        "dataset_drift": evaluation.dataset_drift,
+        "prediction_drift_score": None if prediction is None else prediction.score,
+        "f1": evaluation.f1,
+        "precision": evaluation.precision,
+        "recall": evaluation.recall,
+        "accuracy": evaluation.accuracy,
+        "report_uri": report_uri,
+        "evaluated_at": evaluated_at,
+    }
+
+
+def store_evaluation(
+    engine: Engine, evaluation: WindowEvaluation, *, report_uri: str | None, evaluated_at: datetime
+) -> None:
+    """Delete and insert in one transaction, so readers never see a half-replaced window."""
+    start, version = evaluation.window.start, evaluation.model_version
+    with engine.begin() as connection:
+        connection.execute(
+            delete(monitoring_metrics).where(
+                monitoring_metrics.c.window_start == start, monitoring_metrics.c.model_version == version
+            )
+        )
+        connection.execute(
+            delete(monitoring_windows).where(
+                monitoring_windows.c.window_start == start, monitoring_windows.c.model_version == version
+            )
+        )
+        connection.execute(
+            monitoring_windows.insert(), window_row(evaluation, report_uri=report_uri, evaluated_at=evaluated_at)
+        )
+        rows = metric_rows(evaluation)
+        if rows:
+            connection.execute(monitoring_metrics.insert(), rows)

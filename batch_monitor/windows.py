@@ -1,0 +1,150 @@
+"""Time windows of the monitor: fixed-length, aligned to multiples of the window length since the epoch (UTC).
+
+Alignment makes a window's identity independent of when the monitor happens to run, so a catch-up after
+downtime evaluates exactly the windows a punctual schedule would have, and each only once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import BigInteger, ColumnElement, Engine, cast, extract, func, select
+
+from churn_common.database import monitoring_windows, predictions
+
+ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive datetimes (SQLite returns those) are UTC by the pipeline's convention."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Window:
+    """The half-open interval ``[start, end)`` of event times."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError(f"window end {self.end} is not after its start {self.start}")
+
+    @classmethod
+    def containing(cls, moment: datetime, *, seconds: int) -> Window:
+        return cls.of_bucket(int(as_utc(moment).timestamp() // seconds), seconds=seconds)
+
+    @classmethod
+    def of_bucket(cls, bucket: int, *, seconds: int) -> Window:
+        """The ``bucket``-th window since the epoch."""
+        if seconds < 1:
+            raise ValueError(f"window length must be at least one second, got {seconds}")
+        start = datetime.fromtimestamp(bucket * seconds, tz=UTC)
+        return cls(start, start + timedelta(seconds=seconds))
+
+    @property
+    def seconds(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+    @property
+    def label(self) -> str:
+        """``2026-11-26T06:50:00Z``: sortable, and safe in object keys and e-mail subjects."""
+        return self.start.strftime(ISO_SECONDS)
+
+    def is_closed(self, *, now: datetime, lateness_seconds: float) -> bool:
+        """Closed once late records had their grace period: ``end + lateness <= now``."""
+        return self.end + timedelta(seconds=lateness_seconds) <= as_utc(now)
+
+
+def first_open_bucket(*, now: datetime, window_seconds: int, lateness_seconds: float) -> int:
+    """Index of the oldest window that is not closed yet; every bucket below it is closed."""
+    horizon = as_utc(now) - timedelta(seconds=lateness_seconds)
+    return int(horizon.timestamp() // window_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWindow:
+    """A closed window with predictions of model versions that have not been evaluated in it yet."""
+
+    window: Window
+    rows_by_version: Mapping[str, int]
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Registry versions are numbers in text: 9 comes before 10."""
+        return tuple(sorted(self.rows_by_version, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v)))
+
+
+BucketExpression = Callable[[ColumnElement[datetime], int], ColumnElement[int]]
+
+# Window index of a timestamp column, per SQL dialect. SQLite keeps UTC text ("YYYY-MM-DD HH:MM:SS.ffffff");
+# its date functions round to milliseconds (xx:59.9999 would land in the next window), so the fraction is cut
+# off first; it has no floor() in every build, but integer division floors the positive epoch seconds.
+_SQLITE_WHOLE_SECONDS = len("YYYY-MM-DD HH:MM:SS")
+_BUCKETS: Mapping[str, BucketExpression] = {
+    "postgresql": lambda column, seconds: cast(func.floor(extract("epoch", column) / seconds), BigInteger),
+    "sqlite": lambda column, seconds: (
+        cast(func.strftime("%s", func.substr(column, 1, _SQLITE_WHOLE_SECONDS)), BigInteger) // seconds
+    ),
+}
+
+
+def bucket_expression(dialect: str, column: ColumnElement[datetime], window_seconds: int) -> ColumnElement[int]:
+    try:
+        bucket = _BUCKETS[dialect]
+    except KeyError:
+        raise NotImplementedError(f"no epoch bucketing for SQL dialect {dialect!r}") from None
+    return bucket(column, window_seconds)
+
+
+def pending_windows(
+    engine: Engine,
+    *,
+    window_seconds: int,
+    now: datetime,
+    lateness_seconds: float,
+    model_name: str | None = None,
+    since: datetime | None = None,
+) -> list[PendingWindow]:
+    """Closed windows with predictions not yet evaluated for their model version, oldest first.
+
+    Counting happens in the database (one grouped scan of the event-time index); only the per-window
+    counts come back. ``since`` bounds the scan for deployments with a long history.
+    """
+    open_bucket = first_open_bucket(now=now, window_seconds=window_seconds, lateness_seconds=lateness_seconds)
+    cutoff = Window.of_bucket(open_bucket, seconds=window_seconds).start
+    bucket = bucket_expression(engine.dialect.name, predictions.c.event_time, window_seconds).label("bucket")
+    query = (
+        select(bucket, predictions.c.model_version, func.count().label("n_rows"))
+        .where(predictions.c.event_time < cutoff)
+        .group_by(bucket, predictions.c.model_version)
+    )
+    if model_name is not None:
+        query = query.where(predictions.c.model_name == model_name)
+    if since is not None:
+        query = query.where(predictions.c.event_time >= Window.containing(since, seconds=window_seconds).start)
+    with engine.connect() as connection:
+        counts = connection.execute(query).all()
+        if not counts:
+            return []
+        oldest = Window.of_bucket(min(int(row.bucket) for row in counts), seconds=window_seconds).start
+        done_rows = connection.execute(
+            select(monitoring_windows.c.window_start, monitoring_windows.c.model_version).where(
+                monitoring_windows.c.window_start >= oldest
+            )
+        ).all()
+    done = {(as_utc(row.window_start), row.model_version) for row in done_rows}
+    by_bucket: dict[int, dict[str, int]] = {}
+    for row in counts:
+        window = Window.of_bucket(int(row.bucket), seconds=window_seconds)
+        if (window.start, row.model_version) not in done:
+            by_bucket.setdefault(int(row.bucket), {})[row.model_version] = int(row.n_rows)
+    return [
+        PendingWindow(Window.of_bucket(b, seconds=window_seconds), versions)
+        for b, versions in sorted(by_bucket.items())
+    ]

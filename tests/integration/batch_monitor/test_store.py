@@ -1,0 +1,116 @@
+"""Monitoring results in real SQLite and Postgres: one summary row and its metric rows, replaced on re-runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from batch_monitor.alerts import Alert, AlertKind, record_alerts
+from batch_monitor.evaluation import ColumnDrift, EvaluationStatus, WindowEvaluation
+from batch_monitor.store import store_evaluation
+from batch_monitor.windows import Window
+from churn_common.database import alerts, get_engine, monitoring_metrics, monitoring_windows
+from churn_common.schema import FEATURE_COLUMNS
+
+pytestmark = pytest.mark.integration
+
+WINDOW = Window(datetime(2026, 11, 26, 6, 0, tzinfo=UTC), datetime(2026, 11, 26, 6, 5, tzinfo=UTC))
+EVALUATED_AT = datetime(2026, 11, 26, 6, 6, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Engine:
+    return get_engine(database_url)
+
+
+@pytest.fixture
+def evaluation() -> Callable[..., WindowEvaluation]:
+    def build(*, score: float, version: str = "1", f1: float | None = 0.8) -> WindowEvaluation:
+        columns = tuple(ColumnDrift(c, "wasserstein", score, 0.25, score >= 0.25) for c in FEATURE_COLUMNS)
+        share = sum(c.drifted for c in columns) / len(columns)
+        return WindowEvaluation(
+            WINDOW,
+            version,
+            EvaluationStatus.EVALUATED,
+            500,
+            n_labelled=500 if f1 is not None else 0,
+            columns=columns,
+            drift_share=share,
+            dataset_drift=share > 0.5,
+            prediction_drift=ColumnDrift("churn_probability", "wasserstein", 0.1, 0.25, False),
+            f1=f1,
+            precision=f1,
+            recall=f1,
+            accuracy=f1,
+        )
+
+    return build
+
+
+def metrics_of(engine: Engine, version: str = "1") -> dict[tuple[str, str | None], float | None]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(monitoring_metrics.c.metric, monitoring_metrics.c.column, monitoring_metrics.c.value).where(
+                monitoring_metrics.c.model_version == version
+            )
+        ).all()
+    assert len(rows) == len({(r.metric, r.column) for r in rows}), "a metric row is duplicated"
+    return {(r.metric, r.column): r.value for r in rows}
+
+
+def test_a_window_is_stored_as_one_summary_row_and_one_row_per_metric(engine, evaluation) -> None:  # type: ignore[no-untyped-def]
+    # WHEN a drifted, labelled window is stored
+    store_evaluation(engine, evaluation(score=0.9), report_uri="s3://b/r.html", evaluated_at=EVALUATED_AT)
+    # THEN its summary row holds the key numbers
+    with engine.connect() as connection:
+        row = connection.execute(select(monitoring_windows)).one()
+    assert (row.status, row.n_rows, row.drift_share, row.dataset_drift, row.f1) == ("evaluated", 500, 1.0, True, 0.8)
+    assert (row.prediction_drift_score, row.report_uri) == (0.1, "s3://b/r.html")
+    # AND every column's drift score, the share, the quality and the counts are metric rows
+    metrics = metrics_of(engine)
+    assert all(metrics["column_drift", c] == 0.9 for c in FEATURE_COLUMNS)
+    assert metrics["drift_share", None] == 1.0
+    assert metrics["prediction_drift", "churn_probability"] == 0.1
+    assert (metrics["f1", None], metrics["accuracy", None], metrics["n_rows", None]) == (0.8, 0.8, 500)
+
+
+def test_re_storing_a_window_replaces_its_rows_and_leaves_other_versions_alone(engine, evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window stored for versions 1 and 2
+    store_evaluation(engine, evaluation(score=0.9), report_uri="s3://b/old.html", evaluated_at=EVALUATED_AT)
+    store_evaluation(engine, evaluation(score=0.9, version="2"), report_uri=None, evaluated_at=EVALUATED_AT)
+    before = metrics_of(engine, "2")
+    # WHEN version 1 is evaluated again, now without drift and without labels
+    later = EVALUATED_AT + timedelta(hours=1)
+    store_evaluation(engine, evaluation(score=0.05, f1=None), report_uri="s3://b/new.html", evaluated_at=later)
+    # THEN version 1 has exactly the new rows, and version 2 is untouched
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                monitoring_windows.c.model_version, monitoring_windows.c.dataset_drift, monitoring_windows.c.report_uri
+            ).order_by(monitoring_windows.c.model_version)
+        ).all()
+    assert [tuple(r) for r in rows] == [("1", False, "s3://b/new.html"), ("2", True, None)]
+    metrics = metrics_of(engine)
+    assert metrics["drift_share", None] == 0.0
+    assert ("f1", None) not in metrics
+    assert metrics_of(engine, "2") == before
+
+
+def test_an_alert_is_recorded_once_per_window_and_kind(engine) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a drift alert recorded for a window
+    first = Alert(AlertKind.DATA_DRIFT, WINDOW, "subject", "body")
+    assert record_alerts(engine, [first]) == 1
+    # WHEN the same window's drift alert (and a quality alert) are recorded again
+    again = [
+        Alert(AlertKind.DATA_DRIFT, WINDOW, "other subject", "other body"),
+        Alert(AlertKind.QUALITY, WINDOW, "q", "b"),
+    ]
+    # THEN only the quality alert is new, and the first drift alert is kept as it was
+    assert record_alerts(engine, again) == 1
+    with engine.connect() as connection:
+        rows = connection.execute(select(alerts.c.kind, alerts.c.subject).order_by(alerts.c.kind)).all()
+        assert connection.execute(select(func.count()).select_from(alerts)).scalar_one() == 2
+    assert [tuple(r) for r in rows] == [("data_drift", "subject"), ("quality", "q")]
