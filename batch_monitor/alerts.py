@@ -80,7 +80,7 @@ def merge_alerts(candidates: Sequence[Alert]) -> list[Alert]:
         if len(group) == 1:
             merged.append(group[0])
             continue
-        subject = _subject(f"{_KIND_TITLES[kind]} for {len(group)} model versions", window)
+        subject = alert_subject(f"{_KIND_TITLES[kind]} for {len(group)} model versions", window)
         merged.append(Alert(kind, window, subject, "\n\n".join(a.body for a in group)))
     return merged
 
@@ -90,7 +90,7 @@ def _drift_alert(evaluation: WindowEvaluation, thresholds: Thresholds, report_ur
     if share is None or share <= thresholds.drift_share:
         return None
     drifted = evaluation.drifted_columns
-    subject = _subject(
+    subject = alert_subject(
         f"Data drift in {len(drifted)}/{len(evaluation.columns)} columns (v{evaluation.model_version})",
         evaluation.window,
     )
@@ -114,7 +114,7 @@ def _quality_alert(evaluation: WindowEvaluation, thresholds: Thresholds, report_
     if not below:
         return None
     names = ", ".join(below)
-    subject = _subject(f"Low quality: {names} (v{evaluation.model_version})", evaluation.window)
+    subject = alert_subject(f"Low quality: {names} (v{evaluation.model_version})", evaluation.window)
     lines = [
         *_header(evaluation),
         f"Metrics below their minimum: {names}",
@@ -144,10 +144,11 @@ def _quality_lines(evaluation: WindowEvaluation, thresholds: Thresholds) -> list
     return lines
 
 
-def _subject(what: str, window: Window) -> str:
+def alert_subject(what: str, window: Window) -> str:
     """SNS subjects must be ASCII, single-line, at most 100 characters: the window is kept, ``what`` shortened."""
-    end_format = "%H:%M" if window.end.date() == window.start.date() else "%Y-%m-%d %H:%M"
-    when = f" | window {window.start:%Y-%m-%d %H:%M}-{window.end.strftime(end_format)} UTC"
+    clock = "%H:%M" if window.start.second == window.end.second == 0 else "%H:%M:%S"
+    end_format = clock if window.end.date() == window.start.date() else f"%Y-%m-%d {clock}"
+    when = f" | window {window.start.strftime(f'%Y-%m-%d {clock}')}-{window.end.strftime(end_format)} UTC"
     room = SUBJECT_MAX_CHARS - len(SUBJECT_PREFIX) - 1 - len(when)
     what = " ".join(what.encode("ascii", "replace").decode().split())
     if len(what) > room:

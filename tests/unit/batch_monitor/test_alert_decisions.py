@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from batch_monitor.alerts import SUBJECT_MAX_CHARS, AlertKind, Thresholds, decide_alerts, merge_alerts
+from batch_monitor.alerts import (
+    SUBJECT_MAX_CHARS,
+    AlertKind,
+    Thresholds,
+    alert_subject,
+    decide_alerts,
+    merge_alerts,
+)
 from batch_monitor.evaluation import ColumnDrift, EvaluationStatus, WindowEvaluation
 from batch_monitor.windows import Window
 from churn_common.schema import FEATURE_COLUMNS
@@ -135,3 +142,10 @@ def test_alerts_of_several_versions_in_one_window_merge_into_one_per_kind(evalua
     assert "2 model versions" in drift.subject
     assert "Model version: 3" in drift.body
     assert "Model version: 4" in drift.body
+
+
+def test_subjects_of_sub_minute_windows_show_seconds() -> None:
+    # GIVEN a 10-second window (as in the demo)
+    window = Window(datetime(2026, 11, 26, 8, 7, 50, tzinfo=UTC), datetime(2026, 11, 26, 8, 8, 0, tzinfo=UTC))
+    # WHEN its subject is written THEN both ends are told apart
+    assert alert_subject("Data drift", window).endswith("window 2026-11-26 08:07:50-08:08:00 UTC")
