@@ -20,6 +20,14 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 REFERENCE_SAMPLE_NAME = "reference.csv"
 REFERENCE_SAMPLE_PATH = SAMPLES_DIR / REFERENCE_SAMPLE_NAME
 DEGRADED_LABEL_NOISE = 0.4
+# Appended to the reference-like sample so the demo shows rejection with reasons next to scoring.
+MALFORMED_ROWS: tuple[str, ...] = (
+    "3,0,36,0,4065,65,0,15,7,1,1,25,185.85,0",
+    "3,0,36,0,4065,sixty,0,15,2,1,1,25,185.85,0",
+    "-3,0,36,0,4065,65,0,15,2,1,1,25,185.85,0",
+    "3,0,36,0,4065,65,0,15,2,1,1,25",
+    "3,0,36,0,,65,0,15,2,1,1,25,185.85,0",
+)
 
 
 @dataclass(frozen=True)
@@ -29,11 +37,12 @@ class BundledSample:
     seed: int
     drift: Mapping[str, float] = field(default_factory=dict)
     label_noise: float = 0.0
+    malformed_rows: tuple[str, ...] = ()
 
 
 BUNDLED_SAMPLES: tuple[BundledSample, ...] = (
     BundledSample(REFERENCE_SAMPLE_NAME, n_rows=3000, seed=563),
-    BundledSample("sample_reference_like.csv", n_rows=1000, seed=564),
+    BundledSample("sample_reference_like.csv", n_rows=1000, seed=564, malformed_rows=MALFORMED_ROWS),
     BundledSample("sample_drifted.csv", n_rows=1000, seed=565, drift=strong_drift()),
     BundledSample("sample_degraded.csv", n_rows=1000, seed=566, label_noise=DEGRADED_LABEL_NOISE),
 )
@@ -54,5 +63,9 @@ def write_bundled_samples(directory: Path = SAMPLES_DIR, *, base: pd.DataFrame |
         rows = generate(
             n_rows=sample.n_rows, seed=sample.seed, drift=sample.drift, label_noise=sample.label_noise, base=base
         )
-        written.append(write_churn_csv(rows, directory / sample.file_name, original_headers=True))
+        path = write_churn_csv(rows, directory / sample.file_name, original_headers=True)
+        if sample.malformed_rows:
+            with path.open("a", newline="") as handle:
+                handle.write("".join(f"{line}\n" for line in sample.malformed_rows))
+        written.append(path)
     return written
