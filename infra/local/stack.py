@@ -38,6 +38,7 @@ TELEMETRY_OFF = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 PREFECT_START_TIMEOUT_SECONDS = 90
+LOGGED_PACKAGES = ("infra", "producer", "stream_scorer")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -194,7 +195,9 @@ class LocalStack(AbstractContextManager["LocalStack"]):
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in LOGGED_PACKAGES:
+        logging.getLogger(name).setLevel(logging.INFO)
     with LocalStack() as stack:
         settings = get_settings()
         print(f"AWS emulator on {settings.aws_endpoint_url}, Prefect on port {settings.local_prefect_port}")
