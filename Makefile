@@ -17,7 +17,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-unit bench lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean
+.PHONY: setup demo test test-unit bench lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
+	checkov docker-requirements plan apply destroy
 
 setup: $(STAMP)
 
@@ -37,12 +38,34 @@ test-unit: setup
 	$(PY) -m pytest tests/unit
 
 bench: setup  ## Benchmarks; JSON results under .local/bench/
-	$(PY) -m benchmarks
+	$(PY) -m tests.benchmarks
 
-lint: setup
+# checkov pins versions (boto3, packaging, ...) that conflict with Pipfile.lock: it gets a virtual
+# environment of its own under .local/tools, created once per version of its requirements file.
+CHECKOV_REQUIREMENTS := infra/lint/checkov-requirements.txt
+CHECKOV_VENV := .local/tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha256sum $(CHECKOV_REQUIREMENTS) | cut -c1-12)
+CHECKOV_SCAN := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --directory . \
+	--framework terraform dockerfile github_actions --skip-path '\.venv' --skip-path '\.local' \
+	--skip-download --compact --quiet
+
+lint: setup $(CHECKOV_STAMP)  ## ruff; pre-commit hooks (terraform fmt, hadolint, actionlint, shellcheck, image requirements); checkov
 	ruff check .
 	ruff format --check .
 	pre-commit run --all-files
+	$(CHECKOV_SCAN)
+
+$(CHECKOV_STAMP): $(CHECKOV_REQUIREMENTS)
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --requirement $(CHECKOV_REQUIREMENTS)
+	@touch $@
+
+checkov: $(CHECKOV_STAMP)  ## checkov alone: Terraform, Dockerfiles, workflows; zero failed checks, every skip with its reason
+	$(CHECKOV_SCAN)
+
+docker-requirements: setup  ## Regenerate infra/docker/requirements-<image>.txt from Pipfile.lock
+	$(PY) -m infra.docker.requirements
 
 format: setup
 	ruff check --fix .
@@ -62,3 +85,44 @@ simulate-stream: setup  ## Put generated records on the running stack's stream a
 
 clean:
 	rm -rf .local
+
+# ---------------------------------------------------------------------------------------------------
+# AWS deployment (see "Deploy to AWS" in README.md). Terraform: the `terraform` on PATH, else the one
+# of the locked environment (python -m infra.lint.terraform, which cannot prompt: plans are saved and
+# applied as files, destroy asks for CONFIRM_DESTROY).
+# ---------------------------------------------------------------------------------------------------
+DEPLOY_ENV ?= dev
+TF_DIR := infra/terraform
+TF_BACKEND_CONFIG ?= $(TF_DIR)/vars/$(DEPLOY_ENV).backend.hcl
+TF_VAR_FILE ?= $(TF_DIR)/vars/$(DEPLOY_ENV).tfvars
+TF_PLAN := .local/terraform/$(DEPLOY_ENV).tfplan
+TF_PLAN_ARGS ?=
+IMAGE_TAG ?= $(shell git rev-parse HEAD 2>/dev/null)
+TERRAFORM ?= $(if $(shell command -v terraform 2>/dev/null),terraform,$(PY) -m infra.lint.terraform)
+TF := $(TERRAFORM) -chdir=$(TF_DIR)
+
+define deploy_preflight
+	@test -f "$(TF_BACKEND_CONFIG)" || { echo "error: no backend configuration $(TF_BACKEND_CONFIG): copy $(TF_DIR)/vars/dev.backend.hcl.template to it and name the state bucket (README: Deploy to AWS)" >&2; exit 1; }
+	@! grep -q REPLACE "$(TF_BACKEND_CONFIG)" || { echo "error: $(TF_BACKEND_CONFIG) still has REPLACE placeholders: name your state bucket" >&2; exit 1; }
+	@test -f "$(TF_VAR_FILE)" || { echo "error: no variables file $(TF_VAR_FILE): copy $(TF_DIR)/vars/dev.tfvars.template to it and fill it in (README: Deploy to AWS)" >&2; exit 1; }
+	@$(PY) -c 'import sys, boto3; sys.exit(boto3.Session().get_credentials() is None)' 2>/dev/null || { echo "error: no AWS credentials: set AWS_PROFILE (e.g. after aws sso login) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (README: Deploy to AWS, IAM permissions)" >&2; exit 1; }
+	@test -n "$(IMAGE_TAG)" || { echo "error: IMAGE_TAG is empty: pass the tag of the pushed images, e.g. IMAGE_TAG=<git sha>" >&2; exit 1; }
+endef
+
+plan: setup  ## Terraform plan of the AWS stack, saved for `make apply` (DEPLOY_ENV=dev IMAGE_TAG=<git sha> TF_PLAN_ARGS=...)
+	$(deploy_preflight)
+	@mkdir -p $(dir $(TF_PLAN))
+	$(TF) init -input=false -reconfigure -backend-config=$(abspath $(TF_BACKEND_CONFIG))
+	$(TF) plan -input=false -var-file=$(abspath $(TF_VAR_FILE)) -var=image_tag=$(IMAGE_TAG) -out=$(abspath $(TF_PLAN)) $(TF_PLAN_ARGS)
+
+apply: setup  ## Apply the plan that `make plan` saved (and nothing else)
+	$(deploy_preflight)
+	@test -f "$(TF_PLAN)" || { echo "error: no saved plan $(TF_PLAN): run make plan first and review it" >&2; exit 1; }
+	$(TF) apply -input=false $(abspath $(TF_PLAN))
+	@rm -f $(TF_PLAN)
+
+destroy: setup  ## Delete the AWS stack: make destroy CONFIRM_DESTROY=<DEPLOY_ENV> (README: Tear down)
+	$(deploy_preflight)
+	@test "$(CONFIRM_DESTROY)" = "$(DEPLOY_ENV)" || { echo "error: this deletes the $(DEPLOY_ENV) stack and its data: run make destroy CONFIRM_DESTROY=$(DEPLOY_ENV)" >&2; exit 1; }
+	$(TF) init -input=false -reconfigure -backend-config=$(abspath $(TF_BACKEND_CONFIG))
+	$(TF) destroy -input=false -auto-approve -var-file=$(abspath $(TF_VAR_FILE)) -var=image_tag=$(IMAGE_TAG)

@@ -2,7 +2,9 @@
 # Project runtime for the ECS services: the Prefect worker that runs the batch-monitor flow, and
 # (with another command) the MLflow tracking server and the Prefect server, so that clients and
 # servers share the locked versions. Build from the repository root:
-#   docker build -f infra/docker/batch_monitor.Dockerfile -t churn-batch-monitor .
+#   docker build --platform linux/amd64 -f infra/docker/batch_monitor.Dockerfile -t churn-batch-monitor .
+#
+#checkov:skip=CKV_DOCKER_2:One image, three commands (MLflow server, Prefect server, Prefect worker): the load balancer checks the servers' health endpoints and ECS restarts a worker whose process exits.
 FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,9 +22,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/churn
 
-# Generated from Pipfile.lock: the packages of the flow, MLflow and Prefect.
+# Generated from Pipfile.lock (python -m infra.docker.requirements): what the flow imports, plus the
+# MLflow and Prefect servers and their database drivers, pinned with hashes.
 COPY infra/docker/requirements-batch_monitor.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir --requirement /tmp/requirements.txt \
+RUN pip install --no-cache-dir --require-hashes --requirement /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 RUN groupadd --system --gid 10001 churn \

@@ -4,6 +4,8 @@
 #   docker build -f infra/docker/grafana.Dockerfile -t churn-grafana .
 # Runtime environment: POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER, POSTGRES_PASSWORD,
 # POSTGRES_SSLMODE (see infra/grafana/datasources/postgres.yaml) and GF_SECURITY_ADMIN_PASSWORD.
+#
+#checkov:skip=CKV_DOCKER_2:ECS ignores Docker health checks; the load balancer's target group checks /api/health and replaces failing tasks.
 FROM grafana/grafana-oss:11.6.0
 
 COPY infra/grafana/datasources/ /etc/grafana/provisioning/datasources/
@@ -12,5 +14,8 @@ COPY infra/grafana/dashboards/json/ /etc/grafana/dashboards/churn/
 
 # Writable locations when the root file system is read-only (ECS copies their content on start).
 VOLUME ["/var/lib/grafana", "/var/log/grafana", "/tmp"]
+
+# The base image's unprivileged grafana user.
+USER 472
 
 EXPOSE 3000

@@ -4,6 +4,7 @@ resource "aws_ecr_repository" "this" {
 
   name                 = "${local.prefix}/${replace(each.key, "_", "-")}"
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = var.force_destroy
 
   image_scanning_configuration {
     scan_on_push = true

@@ -9,7 +9,8 @@ resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV_AWS_18:This is the access-log target bucket; logging it into itself would loop.
   #checkov:skip=CKV_AWS_144:Access logs are not replicated across regions; they expire after log_retention_days.
   #checkov:skip=CKV2_AWS_62:Nothing consumes events of the log bucket.
-  bucket = "${local.prefix}-logs-${local.account_id}"
+  bucket        = "${local.prefix}-logs-${local.account_id}"
+  force_destroy = var.force_destroy
 }
 
 resource "aws_s3_bucket_ownership_controls" "logs" {
@@ -151,6 +152,7 @@ module "data_bucket" {
   access_log_bucket                  = aws_s3_bucket.logs.id
   access_log_prefix                  = "s3/${local.bucket_name}/"
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  force_destroy                      = var.force_destroy
   expiring_prefixes = {
     (local.prefixes.processed) = var.processed_expiration_days
   }

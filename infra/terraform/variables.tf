@@ -136,6 +136,12 @@ variable "processed_expiration_days" {
   }
 }
 
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the data and log buckets with their objects and the image repositories with their images. Keep false except to tear down a stack whose data is no longer needed."
+  type        = bool
+  default     = false
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days after which non-current object versions of the data bucket are deleted."
   type        = number

@@ -23,9 +23,12 @@ def test_stack_provisions_terraform_names_and_restores_the_environment(env, tmp_
         # THEN the emulator answers over HTTP with the pipeline's resources
         assert os.environ["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
         assert stack.resources is not None
-        assert client("kinesis").describe_stream_summary(StreamName="customer-records")["StreamDescriptionSummary"][
-            "OpenShardCount"
-        ] == 2
+        assert (
+            client("kinesis").describe_stream_summary(StreamName="customer-records")["StreamDescriptionSummary"][
+                "OpenShardCount"
+            ]
+            == 2
+        )
         notification = client("s3").get_bucket_notification_configuration(Bucket="churn-pipeline-data")
         rules = notification["QueueConfigurations"][0]["Filter"]["Key"]["FilterRules"]
         assert {r["Name"].lower(): r["Value"] for r in rules} == {"prefix": "data/input/", "suffix": ".csv"}

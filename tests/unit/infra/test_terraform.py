@@ -1,13 +1,13 @@
-"""Static checks of infra/terraform, parsed with python-hcl2 (skipped when it is not installed).
+"""Static checks of infra/terraform, parsed with python-hcl2.
 
 Checked: encryption and privacy of the data stores, event source mappings taken from
-infra/event_source_mappings.json (never copied), least-privilege IAM, documented variables and
-outputs, and Lambda environment variables named as in churn_common/settings.py.
+infra/event_source_mappings.json (never copied) and equal to what the local stack runs with,
+least-privilege IAM, documented variables and outputs, Lambda environment variables named as in
+churn_common/settings.py, and a written reason for every skipped checkov check.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import re
 from collections.abc import Iterator
@@ -15,16 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hcl2
 import pytest
 
-try:
-    importlib.metadata.version("python-hcl2")
-except importlib.metadata.PackageNotFoundError:
-    pytest.skip("python-hcl2 is not installed (add it to the dev packages)", allow_module_level=True)
-
-import hcl2
-
-from churn_common.settings import Settings
+from churn_common.settings import Settings, get_settings
+from infra.local.lambda_service import KinesisMappingConfig
+from infra.local.resources import FILE_DROPS_DLQ, SCORER_DLQ, STREAM_SHARDS, event_source_mappings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TERRAFORM_DIR = REPO_ROOT / "infra" / "terraform"
@@ -325,3 +321,143 @@ def test_application_environment_uses_the_settings_names(blocks: list[Block]) ->
     assert not unknown, f"not settings of churn_common/settings.py: {unknown}"
     required = {"CHURN_BUCKET", "KINESIS_STREAM", "MLFLOW_TRACKING_URI", "MODEL_NAME", "MODEL_ALIAS", "ALERT_TOPIC_ARN"}
     assert required <= names
+
+
+# ---------------------------------------------------------------------------------------------------
+# The deployed event source mappings equal the local stack's
+# ---------------------------------------------------------------------------------------------------
+
+
+def _resolve(expression: Any, locals_: dict[str, Any]) -> Any:
+    """The value of a ``${local.a.b}`` reference, followed down to the mappings file as the local stack reads it."""
+    if expression == DECODE_MAPPINGS:
+        return event_source_mappings()
+    match = re.fullmatch(r"\$\{local\.([\w.]+)\}", expression) if isinstance(expression, str) else None
+    if match is None:
+        return expression
+    name, *path = match.group(1).split(".")
+    value = _resolve(locals_[name], locals_)
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _deployed_mapping(blocks: list[Block], function: str) -> dict[str, Any]:
+    mappings = _of(_root(blocks), "resource", "aws_lambda_event_source_mapping")
+    (resource,) = [b for b in mappings if b.labels[1] == function]
+    locals_ = _locals(blocks)
+    return {key: _resolve(resource.body[key], locals_) for key in ESM_ARGUMENTS & resource.body.keys()}
+
+
+def test_scorer_mapping_deploys_what_the_local_lambda_service_runs_with(blocks: list[Block]) -> None:
+    # GIVEN the settings the local Lambda service polls the stream with
+    local = KinesisMappingConfig.from_mapping(event_source_mappings()["stream_scorer"], on_failure_queue_url=None)
+
+    # WHEN the Terraform arguments of the scorer's mapping are evaluated
+    deployed = _deployed_mapping(blocks, "stream_scorer")
+
+    # THEN every setting the local service honours has the same value in AWS
+    assert deployed["batch_size"] == local.batch_size
+    assert deployed["maximum_batching_window_in_seconds"] == local.batching_window_seconds
+    assert deployed["starting_position"] == local.starting_position
+    assert deployed["bisect_batch_on_function_error"] is local.bisect_on_error
+    assert deployed["maximum_retry_attempts"] == local.maximum_retry_attempts
+    assert deployed["maximum_record_age_in_seconds"] == local.maximum_record_age_seconds
+    assert ("ReportBatchItemFailures" in deployed["function_response_types"]) is local.report_batch_item_failures
+    assert deployed["parallelization_factor"] == 1, "the local service runs one poller per shard"
+
+
+def test_producer_mapping_and_queue_deploy_what_the_local_stack_runs_with(blocks: list[Block]) -> None:
+    # GIVEN the producer settings the local stack reads (batch size of its SQS poller, queue attributes)
+    local = event_source_mappings()["producer"]
+    locals_ = _locals(blocks)
+    drops = {b.labels[0]: b.body for b in _of(_root(blocks), "module")}["file_drops_queue"]
+
+    # WHEN the Terraform arguments are evaluated
+    deployed = _deployed_mapping(blocks, "producer")
+
+    # THEN they are equal
+    assert deployed["batch_size"] == local["batch_size"]
+    assert deployed["maximum_batching_window_in_seconds"] == local["maximum_batching_window_in_seconds"]
+    assert deployed["function_response_types"] == ["ReportBatchItemFailures"]
+    assert _resolve(drops["visibility_timeout_seconds"], locals_) == local["visibility_timeout_seconds"]
+    assert _resolve(drops["dead_letter_queue"]["max_receive_count"], locals_) == local["max_receive_count"]
+
+
+def test_resource_names_and_shards_default_to_the_local_stack(blocks: list[Block]) -> None:
+    # GIVEN the names the application and the local stack use when nothing is configured
+    settings = get_settings()
+    mappings = event_source_mappings()
+    variables = {b.labels[0]: b.body for b in _of(_root(blocks), "variable")}
+
+    # THEN the Terraform derives the same names from the mappings file (with an empty suffix) and
+    # provisions as many shards as the local stack by default
+    assert mappings["producer"]["source"] == f"sqs:{settings.file_drops_queue}"
+    assert f"{settings.file_drops_queue}-dlq" == FILE_DROPS_DLQ
+    assert mappings["stream_scorer"]["source"] == f"kinesis:{settings.stream_name}"
+    assert mappings["stream_scorer"]["on_failure_destination"] == f"sqs:{SCORER_DLQ}"
+    assert _locals(blocks)["alert_topic_name"] == f"{settings.alert_topic}${{var.resource_name_suffix}}"
+    assert variables["resource_name_suffix"]["default"] == ""
+    assert variables["kinesis_shard_count"]["default"] == STREAM_SHARDS
+
+
+# ---------------------------------------------------------------------------------------------------
+# Network exposure and encryption of the remaining stores
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_only_the_load_balancer_accepts_traffic_from_cidr_blocks(blocks: list[Block]) -> None:
+    rules = _of(blocks, "resource", "aws_vpc_security_group_ingress_rule")
+    assert rules
+    for rule in rules:
+        if "cidr_ipv4" in rule.body or "cidr_ipv6" in rule.body:
+            assert rule.body["security_group_id"] == '${aws_security_group.this["alb"].id}', rule.labels
+        else:
+            assert rule.body["referenced_security_group_id"], rule.labels
+    allowed = {b.labels[0]: b.body for b in _of(_root(blocks), "variable")}["allowed_cidr_blocks"]
+    assert "0.0.0.0/0" in _single(allowed["validation"])["condition"], "the validation must reject 0.0.0.0/0"
+
+
+def test_secrets_images_and_function_environments_are_kms_encrypted(blocks: list[Block]) -> None:
+    for secret in _of(blocks, "resource", "aws_secretsmanager_secret"):
+        assert secret.body.get("kms_key_id"), secret.labels
+    repositories = _of(blocks, "resource", "aws_ecr_repository")
+    assert repositories
+    for repository in repositories:
+        encryption = _single(repository.body["encryption_configuration"])
+        assert encryption["encryption_type"] == "KMS"
+        assert repository.body["image_tag_mutability"] == "IMMUTABLE"
+    (function,) = _of(blocks, "resource", "aws_lambda_function")
+    assert function.body["kms_key_arn"]
+
+
+def test_destroying_data_needs_an_explicit_opt_in(blocks: list[Block]) -> None:
+    variables = {b.labels[0]: b.body for b in _of(_root(blocks), "variable")}
+    assert variables["force_destroy"]["default"] is False
+    assert variables["db_deletion_protection"]["default"] is True
+    assert variables["alb_deletion_protection"]["default"] is True
+    (instance,) = _of(blocks, "resource", "aws_db_instance")
+    assert instance.body["skip_final_snapshot"] is False
+
+
+# ---------------------------------------------------------------------------------------------------
+# checkov skips carry their reason
+# ---------------------------------------------------------------------------------------------------
+
+SKIP_COMMENT = re.compile(r"checkov:skip=(?P<check>[^:\s]*)(?::(?P<reason>.*))?")
+SCANNED_FILES = [*sorted(TERRAFORM_DIR.rglob("*.tf")), *sorted((REPO_ROOT / "infra" / "docker").glob("*.Dockerfile"))]
+MIN_REASON_WORDS = 6
+
+
+def test_every_checkov_skip_names_a_check_and_says_why() -> None:
+    skips = [
+        (path, match)
+        for path in SCANNED_FILES
+        for line in path.read_text().splitlines()
+        if (match := SKIP_COMMENT.search(line))
+    ]
+    assert skips, "the scan found no skip comments at all: the pattern is wrong"
+    for path, match in skips:
+        where = f"{path.relative_to(REPO_ROOT)}: {match.group(0)}"
+        assert re.fullmatch(r"CKV2?_[A-Z]+_\d+", match.group("check")), where
+        assert len((match.group("reason") or "").split()) >= MIN_REASON_WORDS, f"no written reason: {where}"

@@ -1,0 +1,1 @@
+"""Container images: Dockerfiles, their entrypoint, and the generator of their requirement files."""
