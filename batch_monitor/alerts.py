@@ -130,6 +130,7 @@ def _header(evaluation: WindowEvaluation) -> list[str]:
         f"Window: {window.start.isoformat()} to {window.end.isoformat()} (UTC)",
         f"Model version: {evaluation.model_version}",
         f"Rows: {evaluation.n_rows} ({evaluation.n_labelled} labelled)",
+        *([f"Drift from a uniform sample of {evaluation.n_drift_rows} rows"] if evaluation.drift_sampled else []),
     ]
 
 

@@ -30,13 +30,18 @@ class ColumnDrift:
 
 @dataclass(frozen=True, slots=True)
 class WindowEvaluation:
-    """What the monitor learnt about one window and model version (``html`` is the Evidently report)."""
+    """What the monitor learnt about one window and model version (``html`` is the Evidently report).
+
+    ``n_drift_rows`` is how many of the ``n_rows`` records the drift scores rest on: all of them, or the
+    uniform sample of a large window. Row counts and quality are always over all records.
+    """
 
     window: Window
     model_version: str
     status: EvaluationStatus
     n_rows: int
     n_labelled: int = 0
+    n_drift_rows: int | None = None
     columns: tuple[ColumnDrift, ...] = ()
     drift_share: float | None = None
     dataset_drift: bool | None = None
@@ -50,6 +55,10 @@ class WindowEvaluation:
     @property
     def drifted_columns(self) -> tuple[ColumnDrift, ...]:
         return tuple(c for c in self.columns if c.drifted)
+
+    @property
+    def drift_sampled(self) -> bool:
+        return self.n_drift_rows is not None and self.n_drift_rows < self.n_rows
 
     @property
     def quality(self) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """The ``batch-monitor`` Prefect flow: every closed, not yet evaluated window, oldest first.
 
-Per window and model version: read its predictions, compare them with that version's reference (Evidently),
-put the HTML report in S3, decide alerts, record them, store the results. Alerts are published after the
-windows, from the ledger, so an alert recorded by a run that crashed goes out with the next one.
+Per window and model version: read its predictions (a uniform sample of a large window, with exact counts),
+compare them with that version's reference (Evidently), put the HTML report in S3, decide alerts, record
+them, store the results. Alerts are published after the windows, from the ledger, so an alert recorded by a
+run that crashed goes out with the next one.
 A window whose evaluation fails stays pending (nothing is stored for it) and is retried by the next run;
 the other windows are still evaluated, and the run ends failed so the failure is visible.
 """
@@ -11,18 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from batch_monitor.alerts import Alert, Thresholds, decide_alerts, merge_alerts, publish_unsent, record_alerts
-from batch_monitor.drift import evaluate_window
-from batch_monitor.evaluation import EvaluationStatus, WindowEvaluation
+from batch_monitor.evaluation import WindowEvaluation
 from batch_monitor.reference import load_reference
 from batch_monitor.reports import upload_report
 from batch_monitor.store import store_evaluation
-from batch_monitor.window_data import load_window
+from batch_monitor.window_evaluation import evaluate_stored_window
 from batch_monitor.windows import PendingWindow, as_utc, pending_windows
 from churn_common.aws import client
 from churn_common.database import get_engine
@@ -37,6 +38,7 @@ class WindowSummary(BaseModel):
     model_version: str
     status: str
     n_rows: int
+    n_drift_rows: int | None
     drift_share: float | None
     dataset_drift: bool | None
     drifted_columns: list[str]
@@ -84,6 +86,7 @@ def _summary(evaluation: WindowEvaluation, *, report_uri: str | None, alerts: li
         model_version=evaluation.model_version,
         status=str(evaluation.status),
         n_rows=evaluation.n_rows,
+        n_drift_rows=evaluation.n_drift_rows,
         drift_share=evaluation.drift_share,
         dataset_drift=evaluation.dataset_drift,
         drifted_columns=[c.column for c in evaluation.drifted_columns],
@@ -104,18 +107,15 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> li
     evaluated_at = datetime.now(tz=UTC)
     results: list[tuple[WindowEvaluation, str | None, list[Alert]]] = []
     for version in pending.versions:
-        current = load_window(engine, window=pending.window, model_name=config.model_name, model_version=version)
-        if len(current) < config.min_rows:
-            evaluation = WindowEvaluation(pending.window, version, EvaluationStatus.TOO_FEW_ROWS, len(current))
-        else:
-            evaluation = evaluate_window(
-                current,
-                load_reference(config.model_name, version),
-                window=pending.window,
-                model_version=version,
-                min_rows=config.min_rows,
-                drift_share_threshold=config.thresholds.drift_share,
-            )
+        evaluation = evaluate_stored_window(
+            engine,
+            window=pending.window,
+            model_name=config.model_name,
+            model_version=version,
+            reference=partial(load_reference, config.model_name, version),
+            min_rows=config.min_rows,
+            drift_share_threshold=config.thresholds.drift_share,
+        )
         report_uri = None
         if evaluation.html is not None:
             report_uri = upload_report(

@@ -14,6 +14,8 @@ from churn_common.database import monitoring_metrics, monitoring_windows
 
 
 def _drift_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
+    if evaluation.n_drift_rows is not None:
+        yield "n_drift_rows", None, float(evaluation.n_drift_rows)
     for column in evaluation.columns:
         yield "column_drift", column.column, column.score
         yield "column_drifted", column.column, float(column.drifted)

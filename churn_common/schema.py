@@ -30,7 +30,8 @@ LABEL_COLUMN = "churn"
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("complains", "charge_amount", "age_group", "tariff_plan", "status")
 NUMERICAL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS)
 
-Count = Annotated[int, Field(ge=0)]
+MAX_COUNT = 2**31 - 1  # the INTEGER columns that store the counts
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Binary = Annotated[int, Field(ge=0, le=1)]
 ChargeAmount = Annotated[int, Field(ge=0, le=10)]  # documented 0..9; the published data holds 10
 AgeGroup = Annotated[int, Field(ge=1, le=5)]

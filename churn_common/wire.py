@@ -36,9 +36,11 @@ SCHEMA_VERSION = 1
 SOURCE_ID_LENGTH = 12
 WIRE_V1_FIELDS: tuple[str, ...] = ("v", "source_id", "row", "event_time_ms", *FEATURE_COLUMNS, "label")
 
-SourceId = Annotated[str, Field(min_length=1, max_length=64)]
-RowNumber = Annotated[int, Field(ge=1)]
-EpochMillis = Annotated[int, Field(ge=0)]
+SourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]  # text columns hold no NUL
+MAX_ROW_NUMBER = 2**63 - 1  # BIGINT
+MAX_EPOCH_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime holds
+RowNumber = Annotated[int, Field(ge=1, le=MAX_ROW_NUMBER)]
+EpochMillis = Annotated[int, Field(ge=0, le=MAX_EPOCH_MILLIS)]
 
 WireRecordV1 = tuple[
     Literal[1],

@@ -6,13 +6,14 @@ batch like it, a drifted batch (data-drift alert) and a batch with noisy labels 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from data.churn_csv import write_churn_csv
+from data.churn_csv import read_churn_csv, write_churn_csv
 from data.drift import strong_drift
 from data.generator import generate
 
@@ -69,3 +70,10 @@ def write_bundled_samples(directory: Path = SAMPLES_DIR, *, base: pd.DataFrame |
                 handle.write("".join(f"{line}\n" for line in sample.malformed_rows))
         written.append(path)
     return written
+
+
+def read_sample(name: str, directory: Path = SAMPLES_DIR) -> pd.DataFrame:
+    """A bundled sample's valid rows: the malformed ones some samples carry on purpose are the producer's."""
+    spec = next(s for s in BUNDLED_SAMPLES if s.file_name == name)
+    lines = (directory / name).read_text().splitlines(keepends=True)
+    return read_churn_csv(io.StringIO("".join(lines[: len(lines) - len(spec.malformed_rows)])))

@@ -136,13 +136,14 @@ class FileProcessor:
         writer = KinesisWriter(
             stream_name=stream, kinesis=self.kinesis, shard_map=_SHARD_MAPS.get(stream), retry=self.retry
         )
-        for item in split:
-            if isinstance(item, ValidRow):
-                record = customer_record(item.customer, source_id=source_id, row=item.row, event_time=event_time)
-                writer.add(record.record_id, encode(record))
-            else:
-                rejects.add(item)
-        stats = writer.flush()
+        with writer:
+            for item in split:
+                if isinstance(item, ValidRow):
+                    record = customer_record(item.customer, source_id=source_id, row=item.row, event_time=event_time)
+                    writer.add(record.record_id, encode(record))
+                else:
+                    rejects.add(item)
+            stats = writer.flush()
         _SHARD_MAPS[stream] = writer.shard_map
         if stats.user_records != split.counts.rows_valid:
             raise AccountingError(f"{stats.user_records} records acknowledged for {split.counts.rows_valid} rows")

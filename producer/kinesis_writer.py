@@ -1,10 +1,18 @@
-"""KPL-compatible aggregation per destination shard, PutRecords within the API limits, and retries of
-exactly the entries that failed.
+"""KPL-compatible aggregation per destination shard, PutRecords within the API limits, retries of
+exactly the entries that failed, and order kept per shard.
 
 A customer record is ~80 bytes; sent one per Kinesis record, a shard would be capped by its 1,000
 records/s. Packed into aggregates of up to ``max_aggregate_bytes`` the byte limit (1 MB/s) binds
 instead. Kinesis routes an aggregate by its own key, so every aggregate holds records of one shard
 only and carries that shard's starting hash key as ExplicitHashKey.
+
+Order per shard: PutRecords does not stop at a failed entry, so two entries of one shard in one call
+could land out of order when the first one fails and is retried. Each call therefore carries at most
+one aggregate per shard, and a shard's next aggregate goes out only once its previous one is
+acknowledged. One call is in flight at a time, on a worker thread, while the caller keeps
+aggregating: the network wait overlaps the CPU work instead of adding to it. Memory stays bounded
+whatever the number of records: one open aggregate per shard, a queue of at most two more per shard
+(and at most one call's worth), and the call in flight.
 
 Not thread-safe: one writer per thread (or per file in the Lambda).
 """
@@ -13,12 +21,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import Any
 
-from aws_kinesis_agg.aggregator import AggRecord, RecordAggregator
+from aws_kinesis_agg.aggregator import AggRecord
 
 from producer.shard_map import Shard, ShardMap, load_shard_map
 
@@ -26,12 +36,17 @@ DEFAULT_AGGREGATE_BYTES = 50 * 1024  # the KPL's default AggregationMaxSize
 MAX_RECORDS_PER_PUT = 500
 MAX_BYTES_PER_PUT = 5 * 1024 * 1024
 MAX_BYTES_PER_RECORD = 1024 * 1024
+MAX_QUEUED_BYTES = MAX_BYTES_PER_PUT  # enough to fill a call while another one is in flight
+QUEUED_AGGREGATES_PER_SHARD = 2  # the next one to go and one more: a deeper queue only holds memory
 RETRYABLE_ERRORS = frozenset({"ProvisionedThroughputExceededException", "InternalFailure", "KMSThrottlingException"})
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Jittered exponential backoff ("full jitter"): attempt n waits uniformly in [0, min(cap, base * 2**n)]."""
+    """Jittered exponential backoff ("full jitter"): attempt n waits uniformly in [0, min(cap, base * 2**n)].
+
+    ``max_attempts`` bounds the PutRecords attempts of any one entry; past it the writer raises.
+    """
 
     max_attempts: int = 8
     base_delay_seconds: float = 0.1
@@ -68,8 +83,8 @@ class KinesisPutError(RuntimeError):
         self.error_codes = error_codes
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+@dataclass(slots=True)
+class PutEntry:
     """One Kinesis record to put: an aggregate of ``user_records`` customer records bound for one shard."""
 
     data: bytes
@@ -77,6 +92,7 @@ class _Entry:
     explicit_hash_key: str
     shard_id: str
     user_records: int
+    failures: int = 0
 
     @property
     def size(self) -> int:
@@ -87,27 +103,55 @@ class _Entry:
 
 
 @dataclass(slots=True)
-class _Pending:
-    entries: list[_Entry] = field(default_factory=list)
-    size: int = 0
+class ShardQueues:
+    """Entries waiting to be put, first in first out per shard; a round takes at most one head per shard."""
 
-    def fits(self, entry: _Entry) -> bool:
-        return len(self.entries) < MAX_RECORDS_PER_PUT and self.size + entry.size <= MAX_BYTES_PER_PUT
+    queues: dict[str, deque[PutEntry]] = field(default_factory=dict)
+    bytes: int = 0
 
-    def add(self, entry: _Entry) -> None:
-        self.entries.append(entry)
-        self.size += entry.size
+    def __bool__(self) -> bool:
+        return self.bytes > 0
 
-    def take(self) -> list[_Entry]:
-        entries, self.entries, self.size = self.entries, [], 0
-        return entries
+    def push(self, entry: PutEntry) -> None:
+        self.queues.setdefault(entry.shard_id, deque()).append(entry)
+        self.bytes += entry.size
+
+    def push_front(self, entry: PutEntry) -> None:
+        self.queues.setdefault(entry.shard_id, deque()).appendleft(entry)
+        self.bytes += entry.size
+
+    def next_round(
+        self, *, max_entries: int = MAX_RECORDS_PER_PUT, max_bytes: int = MAX_BYTES_PER_PUT
+    ) -> list[PutEntry]:
+        """The heads of the shards' queues that fit one call. Shards are visited least recently served
+        first, so with more shards than one call holds every shard still gets its turn."""
+        round_: list[PutEntry] = []
+        size = 0
+        for shard_id, queue in list(self.queues.items()):
+            if len(round_) == max_entries:
+                break
+            if not queue or (round_ and size + queue[0].size > max_bytes):
+                continue
+            head = queue.popleft()
+            round_.append(head)
+            size += head.size
+            self.bytes -= head.size
+            self.queues[shard_id] = self.queues.pop(shard_id)  # to the back of the line
+        return round_
+
+
+@dataclass(slots=True)
+class _InFlight:
+    future: Future[dict[str, Any]]
+    entries: list[PutEntry]
 
 
 class KinesisWriter:
     """Buffers customer records into per-shard aggregates and puts them; :meth:`flush` sends the rest.
 
     When :meth:`flush` returns, every record added so far has been acknowledged by Kinesis. A failure
-    that outlasts the retries raises :class:`KinesisPutError`; nothing is ever dropped silently.
+    that outlasts the retries raises :class:`KinesisPutError` (from :meth:`add` or :meth:`flush`);
+    nothing is ever dropped silently. After an error the writer must not be used again.
     """
 
     def __init__(
@@ -117,6 +161,7 @@ class KinesisWriter:
         kinesis: Any,
         shard_map: ShardMap | None = None,
         max_aggregate_bytes: int = DEFAULT_AGGREGATE_BYTES,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
@@ -128,9 +173,12 @@ class KinesisWriter:
         self._kinesis = kinesis
         self._shard_map = shard_map
         self._max_aggregate_bytes = max_aggregate_bytes
+        self._max_queued_bytes = max_queued_bytes
         self._retry, self._sleep, self._jitter = retry, sleep, jitter
-        self._aggregators: dict[str, tuple[Shard, RecordAggregator]] = {}
-        self._pending = _Pending()
+        self._aggregates: dict[str, tuple[Shard, AggRecord]] = {}
+        self._queues = ShardQueues()
+        self._in_flight: _InFlight | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._stale = False
 
     @property
@@ -140,9 +188,10 @@ class KinesisWriter:
         return self._shard_map
 
     def refresh_shard_map(self) -> ShardMap:
-        """Re-read the shards (after resharding). Open aggregates are queued as they are: Kinesis still
-        routes each by its hash key, to whichever shard now owns it."""
-        self._drain_aggregators()
+        """Re-read the shards (after resharding). Everything buffered is sent first, as it is: Kinesis
+        routes each aggregate by its hash key to whichever shard now owns it, and no aggregate of the
+        new layout can overtake one of the old."""
+        self._send_all()
         self._shard_map = load_shard_map(self._kinesis, self.stream_name)
         self._stale = False
         self.stats.shard_map_refreshes += 1
@@ -152,64 +201,115 @@ class KinesisWriter:
         if self._stale:
             self.refresh_shard_map()
         shard = self.shard_map.shard_for(partition_key)
-        if shard.shard_id not in self._aggregators:
-            self._aggregators[shard.shard_id] = (shard, RecordAggregator(max_size=self._max_aggregate_bytes))
-        full = self._aggregators[shard.shard_id][1].add_user_record(partition_key, data)
-        if full is not None:
-            self._enqueue(full, shard)
+        open_ = self._aggregates.get(shard.shard_id)
+        if open_ is None:
+            open_ = self._aggregates[shard.shard_id] = (shard, AggRecord(self._max_aggregate_bytes))
+        if not open_[1].add_user_record(partition_key, data):
+            self._enqueue(open_[1], shard)
+            aggregate = AggRecord(self._max_aggregate_bytes)
+            self._aggregates[shard.shard_id] = (shard, aggregate)
+            aggregate.add_user_record(partition_key, data)
+        in_flight = self._in_flight
+        if in_flight is not None and in_flight.future.done():
+            self._collect()
+        if self._in_flight is None and self._queues:
+            self._submit()
 
     def flush(self) -> WriteStats:
-        """Send everything buffered; returns the totals of this writer so far."""
-        self._drain_aggregators()
-        self._put(self._pending.take())
+        """Send everything buffered and wait for it; returns the totals of this writer so far."""
+        try:
+            self._send_all()
+        finally:
+            self.close()
         return replace(self.stats)
 
-    def _drain_aggregators(self) -> None:
-        for shard, aggregator in self._aggregators.values():
-            record = aggregator.clear_and_get()
-            if record is not None:
-                self._enqueue(record, shard)
-        self._aggregators.clear()
+    def close(self) -> None:
+        """Stop the worker thread (a later :meth:`add` starts a new one)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
-    def _enqueue(self, record: AggRecord, shard: Shard) -> None:
-        partition_key, _, data = record.get_contents()
-        entry = _Entry(
-            data=data,
-            partition_key=partition_key,
-            explicit_hash_key=shard.explicit_hash_key,
-            shard_id=shard.shard_id,
-            user_records=record.get_num_user_records(),
+    def __enter__(self) -> KinesisWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _send_all(self) -> None:
+        for shard, aggregate in self._aggregates.values():
+            if aggregate.get_num_user_records():
+                self._enqueue(aggregate, shard)
+        self._aggregates.clear()
+        while self._in_flight is not None or self._queues:
+            if self._in_flight is not None:
+                self._collect()
+            if self._queues:
+                self._submit()
+
+    def _enqueue(self, aggregate: AggRecord, shard: Shard) -> None:
+        partition_key, _, data = aggregate.get_contents()
+        self._queues.push(
+            PutEntry(
+                data=data,
+                partition_key=partition_key,
+                explicit_hash_key=shard.explicit_hash_key,
+                shard_id=shard.shard_id,
+                user_records=aggregate.get_num_user_records(),
+            )
         )
-        if not self._pending.fits(entry):
-            self._put(self._pending.take())
-        self._pending.add(entry)
+        limit = min(
+            self._max_queued_bytes,
+            QUEUED_AGGREGATES_PER_SHARD * len(self.shard_map.shards) * self._max_aggregate_bytes,
+        )
+        while self._queues.bytes > limit:
+            if self._in_flight is not None:
+                self._collect()
+            self._submit()
 
-    def _put(self, entries: list[_Entry]) -> None:
-        attempt = 0
-        while entries:
-            response = self._kinesis.put_records(StreamName=self.stream_name, Records=[e.request() for e in entries])
-            self.stats.put_calls += 1
-            failed: list[_Entry] = []
-            codes: Counter[str] = Counter()
-            for entry, result in zip(entries, response["Records"], strict=True):
-                code = result.get("ErrorCode")
-                if code is None:
-                    self._acknowledged(entry, result["ShardId"])
-                else:
-                    failed.append(entry)
-                    codes[code] += 1
-            if not failed:
-                return
-            if not set(codes) <= RETRYABLE_ERRORS:
-                raise KinesisPutError("PutRecords failed with errors that retrying cannot fix", **_lost(failed, codes))
-            attempt += 1
-            if attempt >= self._retry.max_attempts:
-                raise KinesisPutError(f"PutRecords still failing after {attempt} attempts", **_lost(failed, codes))
-            self.stats.retried_entries += len(failed)
-            self._sleep(self._retry.delay(attempt, jitter=self._jitter))
-            entries = failed
+    def _submit(self) -> None:
+        entries = self._queues.next_round()
+        failures = max(e.failures for e in entries)
+        delay = self._retry.delay(failures, jitter=self._jitter) if failures else 0.0
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kinesis-put")
+        self._in_flight = _InFlight(self._executor.submit(self._put, entries, delay), entries)
 
-    def _acknowledged(self, entry: _Entry, shard_id: str) -> None:
+    def _put(self, entries: list[PutEntry], delay: float) -> dict[str, Any]:
+        if delay:
+            self._sleep(delay)
+        return self._kinesis.put_records(StreamName=self.stream_name, Records=[e.request() for e in entries])
+
+    def _collect(self) -> None:
+        """Wait for the call in flight; acknowledged entries are done, failed ones go back to the head
+        of their shard's queue (or raise once retrying cannot help or the bound is reached)."""
+        assert self._in_flight is not None
+        in_flight, self._in_flight = self._in_flight, None
+        response = in_flight.future.result()
+        self.stats.put_calls += 1
+        failed: list[PutEntry] = []
+        codes: Counter[str] = Counter()
+        for entry, result in zip(in_flight.entries, response["Records"], strict=True):
+            code = result.get("ErrorCode")
+            if code is None:
+                self._acknowledged(entry, result["ShardId"])
+            else:
+                entry.failures += 1
+                failed.append(entry)
+                codes[code] += 1
+        if not failed:
+            return
+        if not set(codes) <= RETRYABLE_ERRORS:
+            raise KinesisPutError("PutRecords failed with errors that retrying cannot fix", **_lost(failed, codes))
+        attempts = max(e.failures for e in failed)
+        if attempts >= self._retry.max_attempts:
+            raise KinesisPutError(f"PutRecords still failing after {attempts} attempts", **_lost(failed, codes))
+        self.stats.retried_entries += len(failed)
+        for entry in failed:
+            self._queues.push_front(entry)
+
+    def _acknowledged(self, entry: PutEntry, shard_id: str) -> None:
         self.stats.user_records += entry.user_records
         self.stats.kinesis_records += 1
         self.stats.bytes += entry.size
@@ -217,5 +317,5 @@ class KinesisWriter:
             self._stale = True  # the stream was resharded: aggregate by the new shards from now on
 
 
-def _lost(entries: list[_Entry], codes: Counter[str]) -> dict[str, Any]:
+def _lost(entries: list[PutEntry], codes: Counter[str]) -> dict[str, Any]:
     return {"failed_entries": len(entries), "error_codes": codes}

@@ -4,7 +4,12 @@ Usage::
 
     python -m producer.simulate file-drops [FILES...] --interval 10
     python -m producer.simulate stream --rate 2000 --duration 30                 # synthetic rows
-    python -m producer.simulate stream --csv data/samples/sample_drifted.csv    # rows of files, cycled
+    python -m producer.simulate stream --duration 60 --drift-at 30               # drifted rows after 30 s
+    python -m producer.simulate stream --csv data/samples/sample_reference_like.csv \
+        --drift-at 30 --drift-csv data/samples/sample_drifted.csv                # rows of files, cycled
+
+File drops default to the data files of ``CHURN_DATA_DIR`` (all but the training file) or, without it,
+the bundled samples (``sample_*.csv``; the training reference is left out).
 
 The stream goes through the producer's own :class:`KinesisWriter` (same aggregation, same wire format);
 its records carry ``source_id_for("sim://<run name>")`` and the time they were sent as event time.
@@ -22,7 +27,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
 from churn_common.aws import client
 from churn_common.schema import CustomerRow
@@ -35,6 +40,9 @@ from producer.splitter import ValidRow, split_csv
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_GLOB = "sample_*.csv"
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+DRIFTED_SAMPLE = SAMPLES_DIR / "sample_drifted.csv"
+DATA_GLOB = "*.csv"
+DRIFTED_SEED_OFFSET = 1_000_003  # drifted synthetic blocks never reuse a seed of the undrifted ones
 DEFAULT_INTERVAL_SECONDS = 10.0
 DEFAULT_RATE = 1_000.0
 DEFAULT_DURATION_SECONDS = 30.0
@@ -48,20 +56,39 @@ console = Console()
 
 
 @dataclass(frozen=True, slots=True)
-class StreamSummary:
-    run_name: str
-    source_id: str
+class StreamProgress:
     rows: int
     seconds: float
-    writes: WriteStats
+    drifted_rows: int
 
     @property
     def achieved_rate(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def default_sample_files() -> list[Path]:
-    return sorted(SAMPLES_DIR.glob(SAMPLES_GLOB))
+@dataclass(frozen=True, slots=True)
+class StreamSummary:
+    run_name: str
+    source_id: str
+    rows: int
+    seconds: float
+    writes: WriteStats
+    drifted_rows: int = 0
+    drift_at: float | None = None
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def default_drop_files(data_dir: Path | None = None) -> list[Path]:
+    """The data files to drop: those of the operator's data folder except the training file, else the
+    bundled samples (which never include the reference the model is trained on)."""
+    if data_dir is None:
+        return sorted(SAMPLES_DIR.glob(SAMPLES_GLOB))
+    from data.dataset import TRAINING_FILE_NAME  # pandas only when a data folder is used
+
+    return sorted(p for p in data_dir.glob(DATA_GLOB) if p.name != TRAINING_FILE_NAME)
 
 
 def csv_rows(paths: Sequence[Path], *, cycle: bool = True) -> Iterator[CustomerRow]:
@@ -91,6 +118,14 @@ def _generated_blocks(
             yield CustomerRow.model_validate(values)
 
 
+def _started(rows: Iterable[CustomerRow]) -> Iterator[CustomerRow]:
+    """The rows with their first one already produced: a source's start-up (imports, first generated
+    block) is not streaming time."""
+    pending = iter(rows)
+    first = next(pending, None)
+    return pending if first is None else itertools.chain([first], pending)
+
+
 def stream_rows(
     rows: Iterable[CustomerRow],
     *,
@@ -98,43 +133,60 @@ def stream_rows(
     run_name: str,
     rate: float,
     duration: float,
+    drifted: Iterable[CustomerRow] | None = None,
+    drift_at: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    on_progress: Callable[[int, float], None] | None = None,
+    on_progress: Callable[[StreamProgress], None] | None = None,
 ) -> StreamSummary:
-    """Put rows at ``rate`` per second until ``duration`` has passed or the rows run out.
+    """Put rows at ``rate`` per second until ``duration`` has passed or the rows run out; from
+    ``drift_at`` seconds on, the rows come from ``drifted`` instead.
 
     Paced against the start time, not per record, so a slow call is caught up on instead of lowering
     the rate; buffered aggregates are flushed every ``FLUSH_INTERVAL_SECONDS`` to keep latency low.
     """
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
+    if (drifted is None) != (drift_at is None):
+        raise ValueError("drifted rows and the time to switch to them go together")
     source_id = source_id_for(f"{SIM_URI_SCHEME}{run_name}")
-    pending = iter(rows)
-    first = next(pending, None)  # a source's start-up (imports, first block) is not streaming time
-    rows = pending if first is None else itertools.chain([first], pending)
+    sources = [_started(rows)] + ([_started(drifted)] if drifted is not None else [])
+    switch_at = duration if drift_at is None else drift_at
     started = clock()
     last_flush = started
-    sent = 0
-    for customer in rows:
+    sent = drifted_rows = 0
+    while True:
         due, elapsed = sent / rate, clock() - started
         if due >= duration or elapsed >= duration:
+            break
+        is_drifted = due >= switch_at
+        customer = next(sources[is_drifted], None)
+        if customer is None:
             break
         if due > elapsed:
             sleep(due - elapsed)
         sent += 1
+        drifted_rows += is_drifted
         record = customer_record(customer, source_id=source_id, row=sent, event_time=datetime.now(tz=UTC))
         writer.add(record.record_id, encode(record))
         if clock() - last_flush >= FLUSH_INTERVAL_SECONDS:
             writer.flush()
             last_flush = clock()
             if on_progress:
-                on_progress(sent, last_flush - started)
+                on_progress(StreamProgress(sent, last_flush - started, drifted_rows))
     writes = writer.flush()
     elapsed = clock() - started
     if on_progress:
-        on_progress(sent, elapsed)
-    return StreamSummary(run_name=run_name, source_id=source_id, rows=sent, seconds=elapsed, writes=writes)
+        on_progress(StreamProgress(sent, elapsed, drifted_rows))
+    return StreamSummary(
+        run_name=run_name,
+        source_id=source_id,
+        rows=sent,
+        seconds=elapsed,
+        writes=writes,
+        drifted_rows=drifted_rows,
+        drift_at=drift_at,
+    )
 
 
 def _drift(items: list[str]) -> dict[str, float]:
@@ -150,22 +202,35 @@ def _drift(items: list[str]) -> dict[str, float]:
     return drift
 
 
-def _progress() -> Progress:
+def _progress(*columns: ProgressColumn) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *columns,
+        TimeElapsedColumn(),
+        console=console,
     )
+
+
+def _rows_source(csv: list[Path] | None, *, seed: int, drift: dict[str, float], label: bool) -> Iterator[CustomerRow]:
+    return csv_rows(csv) if csv else generated_rows(seed=seed, drift=drift, with_label=label)
 
 
 @app.command("file-drops")
 def file_drops(
-    files: Annotated[list[Path] | None, typer.Argument(help="CSV files (default: data/samples/sample_*.csv)")] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="CSV files (default: CHURN_DATA_DIR's files but the training file, else data/samples)"),
+    ] = None,
     interval: Annotated[float, typer.Option(help="seconds between uploads")] = DEFAULT_INTERVAL_SECONDS,
 ) -> None:
     """Upload CSV files one after another to the input prefix of the bucket."""
     settings = get_settings()
-    paths = files or default_sample_files()
+    paths = files or default_drop_files(settings.churn_data_dir)
     if not paths:
-        raise typer.BadParameter(f"no files given and none match {SAMPLES_DIR / SAMPLES_GLOB}")
+        where = settings.churn_data_dir or SAMPLES_DIR / SAMPLES_GLOB
+        raise typer.BadParameter(f"no files given and no data files found in {where}")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise typer.BadParameter(f"not a file: {', '.join(missing)}")
@@ -189,29 +254,74 @@ def stream(
     duration: Annotated[float, typer.Option(help="seconds to run")] = DEFAULT_DURATION_SECONDS,
     run_name: Annotated[str | None, typer.Option(help="names the source: sim://<run name>")] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic rows")] = DEFAULT_SEED,
-    drift: Annotated[list[str] | None, typer.Option(help="COLUMN=STRENGTH, synthetic rows only")] = None,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(help="COLUMN=STRENGTH for synthetic rows: from the start, or from --drift-at on"),
+    ] = None,
+    drift_at: Annotated[
+        float | None, typer.Option(help="seconds into the run from which drifted rows are sent")
+    ] = None,
+    drift_csv: Annotated[
+        list[Path] | None, typer.Option(help="with --csv and --drift-at: drifted rows from these files")
+    ] = None,
     label: Annotated[bool, typer.Option(help="carry the churn label (synthetic rows)")] = True,
 ) -> None:
-    """Put customer records on the stream at a target rate for a duration."""
+    """Put customer records on the stream at a target rate for a duration, optionally drifting midway."""
     settings = get_settings()
     name = run_name or f"stream-{datetime.now(tz=UTC):%Y%m%dT%H%M%S}"
-    rows = csv_rows(csv) if csv else generated_rows(seed=seed, drift=_drift(drift or []), with_label=label)
+    drift_spec = _drift(drift or [])
+    if drift_csv and drift_at is None:
+        raise typer.BadParameter("--drift-csv needs --drift-at")
+    if drift_at is None:
+        rows, drifted = _rows_source(csv, seed=seed, drift=drift_spec, label=label), None
+    else:
+        if not 0 <= drift_at < duration:
+            raise typer.BadParameter(f"--drift-at must be in [0, {duration}) seconds")
+        rows = _rows_source(csv, seed=seed, drift={}, label=label)
+        drifted = (
+            csv_rows(drift_csv or [DRIFTED_SAMPLE])
+            if csv
+            else generated_rows(seed=seed + DRIFTED_SEED_OFFSET, drift=drift_spec or strong_drift(), with_label=label)
+        )
     writer = KinesisWriter(stream_name=settings.stream_name, kinesis=client("kinesis"))
-    with _progress() as progress:
-        task = progress.add_task(f"{name}: streaming", total=int(rate * duration))
+    rate_column = TextColumn("[cyan]{task.fields[achieved]:>9,.0f} rec/s {task.fields[phase]}")
+    with _progress(rate_column) as progress:
+        task = progress.add_task(f"{name}", total=int(rate * duration), achieved=0.0, phase="")
+
+        def show(now: StreamProgress) -> None:
+            phase = f"({now.drifted_rows:,} drifted)" if drift_at is not None else ""
+            progress.update(task, completed=now.rows, achieved=now.achieved_rate, phase=phase)
+
         summary = stream_rows(
             rows,
             writer=writer,
             run_name=name,
             rate=rate,
             duration=duration,
-            on_progress=lambda sent, _elapsed: progress.update(task, completed=sent),
+            drifted=drifted,
+            drift_at=drift_at,
+            on_progress=show,
         )
-    console.print(
-        f"{summary.rows} rows in {summary.seconds:.1f} s: {summary.achieved_rate:,.0f} rows/s "
-        f"(target {rate:,.0f}); {summary.writes.kinesis_records} Kinesis records in {summary.writes.put_calls} "
-        f"calls, {summary.writes.bytes_per_user_record:.0f} bytes per row; source_id {summary.source_id}"
+    console.print(summary_text(summary, target_rate=rate))
+
+
+def summary_text(summary: StreamSummary, *, target_rate: float) -> str:
+    writes = summary.writes
+    drift = (
+        f"; {summary.drifted_rows} drifted rows from {summary.drift_at:g} s on" if summary.drift_at is not None else ""
     )
+    return (
+        f"{summary.rows} rows in {summary.seconds:.1f} s: {summary.achieved_rate:,.0f} rows/s "
+        f"(target {target_rate:,.0f}){drift}; {writes.kinesis_records} Kinesis records in {writes.put_calls} "
+        f"calls, {writes.bytes_per_user_record:.0f} bytes per row, {writes.retried_entries} entries retried; "
+        f"source_id {summary.source_id}"
+    )
+
+
+def strong_drift() -> dict[str, float]:
+    from data.synthetic import strong_drift as strong  # pandas only when synthetic rows are used
+
+    return strong()
 
 
 def main() -> None:

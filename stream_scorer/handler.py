@@ -1,43 +1,47 @@
 """Lambda entry point of the stream scorer: ``stream_scorer.handler.lambda_handler``.
 
-Poison records are rejected (table ``rejected_records``) and never block the shard; a transient
-fault (database, registry) raises, so the whole batch is retried; writes are idempotent, so the
-retry cannot double-count.
+Per invocation: deaggregate, decode and validate the whole batch, score it with one predict call, and
+write every prediction with one idempotent statement (key ``shardId:sequenceNumber:subSequenceNumber``).
+
+- Poison records (undecodable, unknown schema version, invalid values) go to ``rejected_records`` with
+  their reason and raw payload in the same transaction; they never block the shard.
+- Transient faults (database, registry) raise: the invocation fails and Lambda retries the batch from its
+  first record, under whatever response types the mapping has. Nothing that was not written is ever
+  acknowledged, and the retry cannot double-count.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import logging
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from churn_common.database import get_engine
 from churn_common.settings import get_settings
-from churn_common.wire import decode_batch, peek_source_id
-from stream_scorer.kinesis_event import user_records
+from stream_scorer.kinesis_event import UserRecords, user_records
 from stream_scorer.model import ModelCache
-from stream_scorer.scoring import prediction_rows
+from stream_scorer.model_registry import ModelNotFoundError, RegistryUnavailableError
+from stream_scorer.rejects import rejected_rows
+from stream_scorer.scoring import score
 from stream_scorer.sink import write_batch
+from stream_scorer.telemetry import BatchMetrics, emf_document, fields, service_logger
+from stream_scorer.validation import decode_columns
 
-log = logging.getLogger("stream_scorer")
-REJECT_STAGE = "stream_scorer"
+log = service_logger()
+
+FAULT_KINDS: dict[type[Exception], str] = {
+    DBAPIError: "database",
+    RegistryUnavailableError: "registry",
+    ModelNotFoundError: "model",
+}
 
 
-def storable_payload(payload: bytes) -> str:
-    """Raw payload as text a database keeps verbatim; anything else (binary, NUL bytes) as base64."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\x00" in text:
-        return "base64:" + base64.b64encode(payload).decode()
-    return text
+def fault_kind(error: Exception) -> str:
+    return next((kind for type_, kind in FAULT_KINDS.items() if isinstance(error, type_)), "unexpected")
 
 
 @lru_cache(maxsize=1)
@@ -52,40 +56,43 @@ def _engine() -> Engine:
     return get_engine(get_settings().resolved_database_url)
 
 
+def _score_and_write(
+    records: UserRecords, *, models: ModelCache, engine: Engine, now: datetime, started: float
+) -> BatchMetrics:
+    decoded = decode_columns(records.payloads)
+    model = models.get() if len(decoded) else None
+    scored = score(records, decoded, model) if model is not None else None
+    rejects = rejected_rows(records, decoded.rejections, at=now)
+    result = write_batch(engine, scored=scored, rejects=rejects, scored_at=now)
+    oldest = min(records.arrival_times, default=None)
+    return BatchMetrics(
+        records_in=len(records),
+        scored=result.inserted,
+        duplicates=result.duplicates,
+        rejected=len(rejects),
+        batch_latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        oldest_record_age_s=None if oldest is None else round(now.timestamp() - oldest, 3),
+        model_name=model.name if model else None,
+        model_version=model.version if model else None,
+    )
+
+
 def handle(event: dict[str, Any], *, models: ModelCache, engine: Engine) -> dict[str, Any]:
     started = time.perf_counter()
-    records = user_records(event)
-    decoded = decode_batch([r.payload for r in records])
-    model = models.get()
-    now = datetime.now(tz=UTC)
-    rows = prediction_rows(decoded.records, [records[i] for i in decoded.indices], model, scored_at=now)
-    rejects = [
-        {
-            "event_id": records[r.index].event_id,
-            "stage": REJECT_STAGE,
-            "source_id": peek_source_id(records[r.index].payload),
-            "reason": r.reason,
-            "payload": storable_payload(records[r.index].payload),
-            "rejected_at": now,
-        }
-        for r in decoded.rejections
-    ]
-    result = write_batch(engine, rows=rows, rejects=rejects)
-    oldest = min((r.arrival_time for r in records), default=now)
-    log.info(
-        json.dumps(
-            {
-                "message": "batch scored",
-                "records_in": len(records),
-                "scored": result.inserted,
-                "duplicates": result.duplicates,
-                "rejected": len(rejects),
-                "model_version": model.version,
-                "batch_latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                "oldest_record_age_s": round((now - oldest).total_seconds(), 3),
-            }
+    records: UserRecords | None = None
+    try:
+        records = user_records(event)
+        now = datetime.now(tz=UTC)
+        metrics = _score_and_write(records, models=models, engine=engine, now=now, started=started)
+    except Exception as exc:
+        kind = fault_kind(exc)
+        log.error(
+            "batch failed, nothing acknowledged: Lambda retries it",
+            extra=fields(fault=kind, error=str(exc), records_in=len(records) if records is not None else None),
+            exc_info=kind == "unexpected",
         )
-    )
+        raise
+    log.info("batch scored", extra=fields(**emf_document(metrics, at=now)))
     return {"batchItemFailures": []}
 
 

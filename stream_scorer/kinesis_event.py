@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
@@ -38,20 +37,29 @@ class KinesisEvent(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class UserRecord:
-    """One customer record after deaggregation, with the key that makes writes idempotent."""
+class UserRecords:
+    """The customer records of one event after deaggregation, column-wise: entry ``i`` of every list
+    belongs to the same record. Columns, because every later step works on the batch as a whole."""
 
-    event_id: str
-    sequence_number: str
-    arrival_time: datetime
-    payload: bytes
+    event_ids: list[str]
+    payloads: list[bytes]
+    arrival_times: list[float]  # approximate arrival of the enclosing Kinesis record, epoch seconds
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+
+def event_id_prefix(shard_id: str, sequence_number: str) -> str:
+    """Event ids are ``shardId:sequenceNumber:subSequenceNumber``: unique per user record and the same on
+    every redelivery, which is what makes the writes idempotent."""
+    return f"{shard_id}:{sequence_number}:"
 
 
 def shard_of(event_id: str) -> str:
     return event_id.split(":", 1)[0]
 
 
-def _unpack(data: bytes) -> list[bytes] | None:
+def unpack_aggregate(data: bytes) -> list[bytes] | None:
     """User payloads of a KPL aggregate, or None when ``data`` is not a valid aggregate.
 
     Uses the aggregation format of aws-kinesis-agg (magic, protobuf, MD5) directly: its generic
@@ -72,25 +80,19 @@ def _unpack(data: bytes) -> list[bytes] | None:
     return [record.data for record in aggregate.records]
 
 
-def user_records(event: dict[str, Any]) -> list[UserRecord]:
-    """Deaggregate KPL records; ``event_id`` is ``shardId:sequenceNumber:subSequenceNumber``."""
+def user_records(event: dict[str, Any]) -> UserRecords:
+    """Deaggregate KPL records; any other Kinesis record is one user record, sub-sequence 0."""
     parsed = KinesisEvent.model_validate(event)
-    records: list[UserRecord] = []
+    event_ids: list[str] = []
+    payloads: list[bytes] = []
+    arrival_times: list[float] = []
     for record in parsed.Records:
         kinesis = record.kinesis
-        arrival = datetime.fromtimestamp(kinesis.approximateArrivalTimestamp, tz=UTC)
-        prefix = f"{shard_of(record.eventID)}:{kinesis.sequenceNumber}"
         data = base64.b64decode(kinesis.data)
-        payloads = _unpack(data)
-        if payloads is None:
-            payloads = [data]
-        records.extend(
-            UserRecord(
-                event_id=f"{prefix}:{sub}",
-                sequence_number=kinesis.sequenceNumber,
-                arrival_time=arrival,
-                payload=payload,
-            )
-            for sub, payload in enumerate(payloads)
-        )
-    return records
+        # Not an aggregate, or a corrupt or empty one: handed on whole, so it is scored or rejected, never lost.
+        parts = unpack_aggregate(data) or [data]
+        prefix = event_id_prefix(shard_of(record.eventID), kinesis.sequenceNumber)
+        event_ids.extend(map(prefix.__add__, map(str, range(len(parts)))))
+        payloads.extend(parts)
+        arrival_times.extend([kinesis.approximateArrivalTimestamp] * len(parts))
+    return UserRecords(event_ids=event_ids, payloads=payloads, arrival_times=arrival_times)

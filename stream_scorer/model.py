@@ -1,33 +1,31 @@
 """The serving model: resolved from the registry alias, loaded with plain xgboost, cached per container.
 
 The alias is re-resolved every ``MODEL_REFRESH_SECONDS``, so moving it (a promotion) takes effect
-without a redeploy. Loading a Booster directly avoids pyfunc and pandas on the hot and cold paths.
+without a redeploy. Loading a Booster from the model file avoids pyfunc and pandas on the hot and cold
+paths.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import xgboost
 
+from churn_common.settings import get_settings
+from stream_scorer.model_registry import ModelFile, ModelVersion, registry_for
+
 log = logging.getLogger(__name__)
 
-MODEL_FILES = ("model.ubj", "model.json", "model.xgb")
 DECISION_THRESHOLD = 0.5
+PREDICT_THREADS = min(os.cpu_count() or 1, 2)
 
-
-@dataclass(frozen=True, slots=True)
-class ModelVersion:
-    name: str
-    version: str
-    source: str
+__all__ = ["DECISION_THRESHOLD", "LoadedModel", "ModelCache", "ModelVersion", "load_booster", "resolve_alias"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,31 +35,24 @@ class LoadedModel:
     booster: xgboost.Booster
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Churn probability per row of a (records x features) matrix."""
         return np.asarray(self.booster.inplace_predict(features), dtype=np.float64)
 
 
+def booster_from(model_file: ModelFile) -> xgboost.Booster:
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(model_file.content))
+    booster.set_param({"nthread": PREDICT_THREADS})
+    return booster
+
+
 def resolve_alias(name: str, alias: str) -> ModelVersion:
-    from mlflow import MlflowClient
-
-    from churn_common.registry import configure_mlflow
-
-    configure_mlflow()
-    version = MlflowClient().get_model_version_by_alias(name, alias)
-    return ModelVersion(name=name, version=str(version.version), source=version.source)
+    return registry_for(get_settings().resolved_mlflow_uri).resolve(name, alias)
 
 
 def load_booster(version: ModelVersion) -> LoadedModel:
-    import mlflow.artifacts
-
-    target = Path(tempfile.mkdtemp(prefix=f"model-{version.version}-"))
-    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(target)))
-    path = next((p for name in MODEL_FILES for p in folder.rglob(name)), None)
-    if path is None:
-        raise FileNotFoundError(f"no xgboost model file in {version.source}")
-    booster = xgboost.Booster()
-    booster.load_model(str(path))
-    booster.set_param({"nthread": 2})
-    return LoadedModel(name=version.name, version=version.version, booster=booster)
+    model_file = registry_for(get_settings().resolved_mlflow_uri).model_file(version)
+    return LoadedModel(name=version.name, version=version.version, booster=booster_from(model_file))
 
 
 class ModelCache:
@@ -87,20 +78,24 @@ class ModelCache:
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
 
+    @property
+    def alias(self) -> str:
+        return f"{self._name}@{self._alias}"
+
     def get(self) -> LoadedModel:
         with self._lock:
             if self._model is not None and self._clock() - self._checked_at < self._refresh:
                 return self._model
             try:
                 version = self._resolve(self._name, self._alias)
+                if self._model is None or self._model.version != version.version:
+                    self._model = self._load(version)
+                    log.info("serving %s version %s", version.name, version.version)
             except Exception:
                 if self._model is None:
                     raise
-                log.warning("registry unreachable; keeping model version %s", self._model.version, exc_info=True)
-                self._checked_at = self._clock()
-                return self._model
-            if self._model is None or self._model.version != version.version:
-                self._model = self._load(version)
-                log.info("serving %s version %s", version.name, version.version)
+                log.warning(
+                    "registry unreachable; keeping %s version %s", self.alias, self._model.version, exc_info=True
+                )
             self._checked_at = self._clock()
             return self._model

@@ -1,73 +1,51 @@
-"""Pure batch logic: validated wire tuples -> prediction rows (no I/O)."""
+"""Pure batch logic: validated columns -> one vectorised predict -> the columns the sink stores (no I/O)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from churn_common.schema import FEATURE_COLUMNS
-from churn_common.wire import FEATURE_SLICE, LABEL_INDEX, record_id_for
-from stream_scorer.kinesis_event import UserRecord
+from churn_common.wire import FEATURE_SLICE
+from stream_scorer.kinesis_event import UserRecords
 from stream_scorer.model import DECISION_THRESHOLD, LoadedModel
+from stream_scorer.validation import DecodedColumns
 
 
-def feature_matrix(records: Sequence[tuple[Any, ...]]) -> np.ndarray:
-    return np.array([r[FEATURE_SLICE] for r in records], dtype=np.float32).reshape(len(records), len(FEATURE_COLUMNS))
+@dataclass(frozen=True, slots=True)
+class ScoredBatch:
+    """Everything one prediction row needs, column-wise; ``columns`` are the wire fields of the records."""
+
+    event_ids: list[str]
+    arrival_times: list[float]
+    columns: tuple[tuple[Any, ...], ...]
+    probabilities: list[float]
+    predictions: list[int]
+    model_name: str
+    model_version: str
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
 
 
-_ROW_KEYS = (
-    *FEATURE_COLUMNS,
-    "label",
-    "event_id",
-    "record_id",
-    "source_id",
-    "row",
-    "event_time",
-    "arrival_time",
-    "scored_at",
-    "model_name",
-    "model_version",
-    "churn_probability",
-    "churn_prediction",
-)
+def feature_matrix(columns: tuple[tuple[Any, ...], ...]) -> np.ndarray:
+    """(records x features) float32, as the model was trained on; a transposed view, which xgboost reads
+    without a copy."""
+    return np.array(columns[FEATURE_SLICE], dtype=np.float32).T
 
 
-def prediction_rows(
-    records: Sequence[tuple[Any, ...]],
-    sources: Sequence[UserRecord],
-    model: LoadedModel,
-    *,
-    scored_at: datetime,
-) -> list[dict[str, Any]]:
-    """One vectorised predict for the whole batch, then one row dict per record."""
-    if not records:
-        return []
-    probabilities = model.predict_proba(feature_matrix(records)).tolist()
-    name, version = model.name, model.version
-    return [
-        dict(
-            zip(
-                _ROW_KEYS,
-                (
-                    *fields[FEATURE_SLICE],
-                    fields[LABEL_INDEX],
-                    source.event_id,
-                    record_id_for(fields[1], fields[2]),
-                    fields[1],
-                    fields[2],
-                    datetime.fromtimestamp(fields[3] / 1000, tz=UTC),
-                    source.arrival_time,
-                    scored_at,
-                    name,
-                    version,
-                    probability,
-                    int(probability >= DECISION_THRESHOLD),
-                ),
-                strict=True,
-            )
-        )
-        for fields, source, probability in zip(records, sources, probabilities, strict=True)
-    ]
+def score(records: UserRecords, decoded: DecodedColumns, model: LoadedModel) -> ScoredBatch:
+    """One predict call for the whole batch."""
+    probabilities = model.predict_proba(feature_matrix(decoded.columns))
+    predictions = (probabilities >= DECISION_THRESHOLD).astype(np.int8)
+    indices = decoded.indices
+    return ScoredBatch(
+        event_ids=[records.event_ids[i] for i in indices],
+        arrival_times=[records.arrival_times[i] for i in indices],
+        columns=decoded.columns,
+        probabilities=probabilities.tolist(),
+        predictions=predictions.tolist(),
+        model_name=model.name,
+        model_version=model.version,
+    )

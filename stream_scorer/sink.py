@@ -1,17 +1,30 @@
-"""Idempotent writes: a redelivered record (same event id) changes nothing."""
+"""Idempotent writes: one transaction per batch; a redelivered record (same event id) changes nothing.
+
+All predictions of a batch go in with one idempotent statement: on Postgres the batch is COPYed (binary)
+into a session-local staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; on SQLite one
+``INSERT ... SELECT ... FROM json_each(?) ON CONFLICT DO NOTHING`` reads the batch from one JSON
+document. Either way the database does the per-row work, not Python.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Insert, Table
+import orjson
+from sqlalchemy import Connection, Engine, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from churn_common.database import predictions, rejected_records
+from churn_common.schema import FEATURE_COLUMNS
+from churn_common.wire import FEATURE_SLICE, LABEL_INDEX, record_id_for
+from stream_scorer.scoring import ScoredBatch
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+STAGING_TABLE = "scored_batch_stage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,23 +34,166 @@ class WriteResult:
     rejected_inserted: int
 
 
-def _insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
+def _quote(name: str) -> str:
+    return f'"{name}"'
+
+
+def _record_ids(batch: ScoredBatch) -> list[str]:
+    return list(map(record_id_for, batch.columns[1], batch.columns[2]))
+
+
+# --- Postgres: binary COPY into a staging table, then one INSERT ... SELECT ----------------------------
+
+_FEATURE_PG_TYPES = tuple("float8" if name == "customer_value" else "int4" for name in FEATURE_COLUMNS)
+_STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "text"),
+    ("record_id", "text"),
+    ("source_id", "text"),
+    ("row", "int8"),
+    ("event_ms", "int8"),
+    ("arrival_s", "float8"),
+    ("churn_probability", "float8"),
+    ("churn_prediction", "int2"),
+    ("label", "int2"),
+    *zip(FEATURE_COLUMNS, _FEATURE_PG_TYPES, strict=True),
+)
+_CREATE_STAGE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} "
+    f"({', '.join(f'{_quote(n)} {t}' for n, t in _STAGE_COLUMNS)}) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGE = f"COPY {STAGING_TABLE} ({', '.join(_quote(n) for n, _ in _STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPIED_AS_IS = ("event_id", "record_id", "source_id", "row", "churn_probability", "churn_prediction", "label")
+_INSERT_FROM_STAGE = (
+    f"INSERT INTO predictions ({', '.join(_quote(n) for n in _COPIED_AS_IS)}, "
+    f"event_time, arrival_time, scored_at, model_name, model_version, "
+    f"{', '.join(_quote(n) for n in FEATURE_COLUMNS)}) "
+    f"SELECT {', '.join(_quote(n) for n in _COPIED_AS_IS)}, "
+    f"to_timestamp(event_ms / 1000.0), to_timestamp(arrival_s), %(scored_at)s, %(model_name)s, %(model_version)s, "
+    f"{', '.join(_quote(n) for n in FEATURE_COLUMNS)} "
+    f"FROM {STAGING_TABLE} ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def _copy_then_insert(connection: Connection, batch: ScoredBatch, scored_at: datetime) -> int:
+    columns = batch.columns
+    rows = zip(
+        batch.event_ids,
+        _record_ids(batch),
+        columns[1],
+        columns[2],
+        columns[3],
+        batch.arrival_times,
+        batch.probabilities,
+        batch.predictions,
+        columns[LABEL_INDEX],
+        *columns[FEATURE_SLICE],
+        strict=True,
+    )
+    params = {"scored_at": scored_at, "model_name": batch.model_name, "model_version": batch.model_version}
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver_error = connection.dialect.loaded_dbapi.Error
     try:
-        insert = _INSERTS[dialect]
-    except KeyError:
-        raise NotImplementedError(f"no idempotent insert for dialect {dialect!r}") from None
-    return insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
+        with driver.cursor() as cursor:
+            cursor.execute(_CREATE_STAGE)
+            with cursor.copy(_COPY_STAGE) as copy:
+                copy.set_types([pg_type for _, pg_type in _STAGE_COLUMNS])
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(_INSERT_FROM_STAGE, params)
+            return int(cursor.rowcount)
+    except driver_error as exc:
+        # Raised by the driver directly, not through SQLAlchemy: wrap it as SQLAlchemy would, and drop a
+        # connection the failure closed, so callers see one kind of database error and the pool stays sound.
+        if driver.closed:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            _INSERT_FROM_STAGE, params, exc, driver_error, connection_invalidated=bool(driver.closed)
+        ) from exc
 
 
-def write_batch(engine: Engine, *, rows: Sequence[dict[str, Any]], rejects: Sequence[dict[str, Any]]) -> WriteResult:
+# --- SQLite: one INSERT ... SELECT over a JSON document ------------------------------------------------
+
+# Position of each value in a document row: event_id, record_id, arrival, probability, prediction, then
+# source_id, row, event time (ms), label and the features.
+_DOC_AT = {"event_id": 0, "record_id": 1, "arrival_time": 2, "churn_probability": 3, "churn_prediction": 4}
+_DOC_AT |= {"source_id": 5, "row": 6, "event_ms": 7, "label": 8}
+_DOC_AT |= {name: 9 + i for i, name in enumerate(FEATURE_COLUMNS)}
+_DOC_DIRECT = [name for name in _DOC_AT if name != "event_ms"]
+# SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC here); the SQL builds the same.
+_SQLITE_EVENT_TIME = (
+    "strftime('%Y-%m-%d %H:%M:%S', (value ->> {at}) / 1000, 'unixepoch') "
+    "|| printf('.%06d', ((value ->> {at}) % 1000) * 1000)"
+).format(at=_DOC_AT["event_ms"])
+_INSERT_FROM_JSON = (
+    f"INSERT INTO predictions ({', '.join(_quote(n) for n in _DOC_DIRECT)}, "
+    f"event_time, scored_at, model_name, model_version) "
+    f"SELECT {', '.join(f'value ->> {_DOC_AT[n]}' for n in _DOC_DIRECT)}, "
+    f"{_SQLITE_EVENT_TIME}, ?, ?, ? "
+    f"FROM json_each(?) WHERE true ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def _sqlite_datetime(connection: Connection) -> Callable[[datetime], str]:
+    dialect = connection.dialect
+    processor = predictions.c.scored_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    return processor
+
+
+def _insert_from_json(connection: Connection, batch: ScoredBatch, scored_at: datetime) -> int:
+    as_text = _sqlite_datetime(connection)
+    arrival_text = {t: as_text(datetime.fromtimestamp(t, tz=UTC)) for t in set(batch.arrival_times)}
+    columns = batch.columns
+    document = orjson.dumps(
+        list(
+            zip(
+                batch.event_ids,
+                _record_ids(batch),
+                map(arrival_text.__getitem__, batch.arrival_times),
+                batch.probabilities,
+                batch.predictions,
+                columns[1],
+                columns[2],
+                columns[3],
+                columns[LABEL_INDEX],
+                *columns[FEATURE_SLICE],
+                strict=True,
+            )
+        )
+    )
+    result = connection.exec_driver_sql(
+        _INSERT_FROM_JSON, (as_text(scored_at), batch.model_name, batch.model_version, document.decode())
+    )
+    return int(result.rowcount)
+
+
+_PREDICTION_WRITERS: dict[str, Callable[[Connection, ScoredBatch, datetime], int]] = {
+    "postgresql": _copy_then_insert,
+    "sqlite": _insert_from_json,
+}
+
+
+def _insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
+    statement = _INSERTS[dialect](table).on_conflict_do_nothing(index_elements=["event_id"])
+    return statement.returning(table.c.event_id)
+
+
+def write_batch(
+    engine: Engine, *, scored: ScoredBatch | None, rejects: Sequence[dict[str, Any]], scored_at: datetime
+) -> WriteResult:
     """One transaction for the whole batch: either everything is written or nothing is."""
+    dialect = engine.dialect.name
+    try:
+        write_predictions = _PREDICTION_WRITERS[dialect]
+    except KeyError:
+        raise NotImplementedError(f"no idempotent batch write for dialect {dialect!r}") from None
     inserted = rejected_inserted = 0
     with engine.begin() as connection:
-        if rows:
-            inserted = len(
-                connection.execute(_insert_ignoring_duplicates(predictions, engine.dialect.name), rows).all()
-            )
+        if scored is not None and len(scored):
+            inserted = write_predictions(connection, scored, scored_at)
         if rejects:
-            statement = _insert_ignoring_duplicates(rejected_records, engine.dialect.name)
-            rejected_inserted = len(connection.execute(statement, rejects).all())
-    return WriteResult(inserted=inserted, duplicates=len(rows) - inserted, rejected_inserted=rejected_inserted)
+            statement = _insert_ignoring_duplicates(rejected_records, dialect)
+            rejected_inserted = len(connection.execute(statement, list(rejects)).all())
+    total = len(scored) if scored is not None else 0
+    return WriteResult(inserted=inserted, duplicates=total - inserted, rejected_inserted=rejected_inserted)

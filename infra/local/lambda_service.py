@@ -1,10 +1,16 @@
 """A local stand-in for the Lambda service: event source mappings that poll SQS and Kinesis and
 invoke the very same handler functions with AWS-shaped events.
 
-Semantics follow AWS for the settings in ``infra/event_source_mappings.json``: batch size, batching
-window, starting position, ReportBatchItemFailures (checkpoint at the lowest failed sequence number),
-bisect on error, maximum retry attempts, maximum record age, on-failure destination (an SQS message
-describing the batch, as AWS sends), per-shard ordering, and checkpoints persisted across restarts.
+Kinesis semantics follow AWS for the settings in ``infra/event_source_mappings.json``: batch size, batching
+window and the 6 MB invocation payload limit; starting position (TRIM_HORIZON, LATEST); per-shard ordering
+(one poller per shard, one batch in flight); ReportBatchItemFailures (retry from the lowest reported
+sequence number, a malformed report fails the whole batch, the report is ignored when the mapping does not
+enable it); bisect on function error (splitting uses no retry); maximum retry attempts and maximum record
+age (-1 = unbounded); the on-failure destination (an SQS message describing the discarded records' shard
+and sequence range, as AWS sends); checkpoints persisted so that a restart resumes where it stopped.
+Not modelled: AT_TIMESTAMP starting positions, resharding (parents before children), parallelization
+factors above 1, tumbling windows and filter criteria.
+
 One difference, on purpose: a failed SQS message is made visible again after a short back-off instead
 of the queue's full visibility timeout, so local runs retry in seconds rather than minutes.
 """
@@ -17,6 +23,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +40,12 @@ SQS_WAIT_SECONDS = 1
 SQS_RETRY_VISIBILITY_SECONDS = 2
 KINESIS_IDLE_SLEEP_SECONDS = 0.2
 KINESIS_RETRY_BASE_SECONDS = 0.2
+KINESIS_MAX_BACKOFF_DOUBLINGS = 5
 GET_RECORDS_LIMIT = 10_000
+MAX_INVOCATION_PAYLOAD_BYTES = 6 * 1024 * 1024  # synchronous invocation payload limit
+EVENT_ENVELOPE_BYTES = len('{"Records": []}')
+RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
+AGE_EXCEEDED = "RecordAgeExceeded"
 
 
 @dataclass
@@ -161,9 +173,75 @@ class KinesisMappingConfig:
             on_failure_queue_url=on_failure_queue_url,
         )
 
+    def retries_exhausted(self, retries: int) -> bool:
+        """-1 means retry until the records expire, as in AWS."""
+        return 0 <= self.maximum_retry_attempts < retries
+
+    def expired(self, age_seconds: float) -> bool:
+        """-1 means records never expire (only the stream's retention ends them)."""
+        return 0 <= self.maximum_record_age_seconds < age_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What one invocation of the function on a batch came to."""
+
+    retry_from: int | None  # position in the batch of the first record to retry, None when all succeeded
+    function_error: bool
+
+
+SUCCEEDED = Invocation(retry_from=None, function_error=False)
+
+
+def _aws_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def kinesis_event_record(
+    record: dict[str, Any], *, shard_id: str, stream_arn: str, function_name: str, region: str
+) -> dict[str, Any]:
+    """One GetRecords record as Lambda hands it to the function (``Records[i]`` of a Kinesis event)."""
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record["PartitionKey"],
+            "sequenceNumber": record["SequenceNumber"],
+            "data": base64.b64encode(record["Data"]).decode(),
+            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{record['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": f"arn:aws:iam::000000000000:role/{function_name}",
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    }
+
+
+@dataclass
+class _Pending:
+    """A record read from the shard, with its event form and that form's size in the invocation payload."""
+
+    raw: dict[str, Any]
+    event_record: dict[str, Any]
+    size: int
+
+    @property
+    def sequence_number(self) -> str:
+        return str(self.raw["SequenceNumber"])
+
+    @property
+    def arrival(self) -> datetime:
+        return self.raw["ApproximateArrivalTimestamp"]
+
 
 class KinesisShardPoller:
-    """One shard of a Kinesis event source mapping: ordered, checkpointed, retried, dead-lettered."""
+    """One shard of a Kinesis event source mapping: ordered, checkpointed, retried, bisected, dead-lettered.
+
+    ``clock`` (epoch seconds) drives the batching window and record ages, ``sleep`` the retry back-off;
+    both are the real ones unless a test hands in its own.
+    """
 
     def __init__(
         self,
@@ -176,165 +254,240 @@ class KinesisShardPoller:
         config: KinesisMappingConfig,
         checkpoints: CheckpointStore,
         stats: MappingStats,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] | None = None,
+        retry_base_seconds: float = KINESIS_RETRY_BASE_SECONDS,
     ) -> None:
         self.name, self.shard_id = name, shard_id
         self._stream_name, self._stream_arn, self._handler = stream_name, stream_arn, handler
         self._config, self._checkpoints, self.stats = config, checkpoints, stats
+        self._stop = stop or threading.Event()
+        self._clock = clock
+        self._sleep = sleep or self._stop.wait
+        self._retry_base_seconds = retry_base_seconds
         self._kinesis, self._sqs = client("kinesis"), client("sqs")
         self._region = self._kinesis.meta.region_name
         self._key = f"{stream_arn}/{shard_id}"
         self._iterator: str | None = None
-        self._pending: list[dict[str, Any]] = []
+        self._shard_closed = False
+        self._pending: list[_Pending] = []
         self._pending_since: float | None = None
 
     def reset_iterator(self) -> None:
         """After an error the next poll starts again from the checkpoint (iterators may have expired)."""
-        self._iterator = None
+        self._iterator, self._shard_closed = None, False
         self._pending, self._pending_since = [], None
 
     def _new_iterator(self) -> str:
+        """After the checkpoint; without one, at the starting position. A LATEST start is remembered as a
+        time, so that a restart before the first checkpoint still reads what arrived in between."""
         checkpoint = self._checkpoints.get(self._key)
+        started_key = f"{self._key}@started"
+        kwargs: dict[str, Any]
         if checkpoint is not None:
             kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": checkpoint}
+        elif self._config.starting_position == "LATEST" and (started := self._checkpoints.get(started_key)):
+            kwargs = {"ShardIteratorType": "AT_TIMESTAMP", "Timestamp": datetime.fromtimestamp(float(started), UTC)}
         else:
             kwargs = {"ShardIteratorType": self._config.starting_position}
-        return self._kinesis.get_shard_iterator(StreamName=self._stream_name, ShardId=self.shard_id, **kwargs)[
-            "ShardIterator"
-        ]
+            if self._config.starting_position == "LATEST":
+                self._checkpoints.set(started_key, repr(self._clock()))
+        response = self._kinesis.get_shard_iterator(StreamName=self._stream_name, ShardId=self.shard_id, **kwargs)
+        return str(response["ShardIterator"])
 
-    def _event_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": record["PartitionKey"],
-                "sequenceNumber": record["SequenceNumber"],
-                "data": base64.b64encode(record["Data"]).decode(),
-                "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": f"{self.shard_id}:{record['SequenceNumber']}",
-            "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": f"arn:aws:iam::000000000000:role/{self.name}",
-            "awsRegion": self._region,
-            "eventSourceARN": self._stream_arn,
-        }
+    def _pending_record(self, record: dict[str, Any]) -> _Pending:
+        event_record = kinesis_event_record(
+            record, shard_id=self.shard_id, stream_arn=self._stream_arn, function_name=self.name, region=self._region
+        )
+        data = event_record["kinesis"]["data"]
+        shell = {**event_record, "kinesis": {**event_record["kinesis"], "data": ""}}
+        size = len(data) + len(json.dumps(shell)) + len(", ")  # base64 needs no escaping in JSON
+        return _Pending(raw=record, event_record=event_record, size=size)
 
     def _fill(self) -> None:
+        room = self._config.batch_size - len(self._pending)
+        if room <= 0 or self._shard_closed:
+            return
         if self._iterator is None:
             self._iterator = self._new_iterator()
-        room = self._config.batch_size - len(self._pending)
-        if room <= 0:
-            return
         response = self._kinesis.get_records(ShardIterator=self._iterator, Limit=min(room, GET_RECORDS_LIMIT))
         self._iterator = response.get("NextShardIterator")
+        self._shard_closed = self._iterator is None  # a closed shard (after resharding) has no next iterator
         if response["Records"]:
             if not self._pending:
-                self._pending_since = time.monotonic()
-            self._pending.extend(response["Records"])
+                self._pending_since = self._clock()
+            self._pending.extend(self._pending_record(r) for r in response["Records"])
 
-    def _batch_ready(self) -> bool:
+    def _batch_end(self) -> int:
+        """How many pending records the next invocation takes: up to the batch size and the payload limit."""
+        size, count = EVENT_ENVELOPE_BYTES, 0
+        for record in self._pending[: self._config.batch_size]:
+            if count and size + record.size > MAX_INVOCATION_PAYLOAD_BYTES:
+                break
+            size += record.size
+            count += 1
+        return count
+
+    def _batch_ready(self, end: int) -> bool:
         if not self._pending:
             return False
-        if len(self._pending) >= self._config.batch_size:
-            return True
-        return time.monotonic() - (self._pending_since or 0) >= self._config.batching_window_seconds
+        if end < len(self._pending) or end >= self._config.batch_size:
+            return True  # full by count or by payload size
+        return self._clock() - (self._pending_since or 0.0) >= self._config.batching_window_seconds
 
     def poll_once(self) -> int:
-        """Fetch, and when a batch is ready (size or window), deliver it. Returns records delivered."""
+        """Fetch, and when a batch is ready (size, payload limit or window), deliver it; the checkpoint
+        moves past the batch once every record succeeded or went to the on-failure destination.
+        Returns the number of records the batch held."""
         self._fill()
-        if not self._batch_ready():
+        end = self._batch_end()
+        if not self._batch_ready(end):
             return 0
-        batch, self._pending = self._pending[: self._config.batch_size], self._pending[self._config.batch_size :]
-        self._pending_since = time.monotonic() if self._pending else None
-        batch = self._drop_expired(batch)
-        if batch:
-            self._deliver(batch)
-            self._checkpoints.set(self._key, batch[-1]["SequenceNumber"])
+        batch, self._pending = self._pending[:end], self._pending[end:]
+        self._pending_since = self._clock() if self._pending else None
+        if not self._deliver(batch):
+            self.reset_iterator()  # stopped mid-retry: a restart resumes from the checkpoint
+            return 0
+        self._checkpoints.set(self._key, batch[-1].sequence_number)
         return len(batch)
 
-    def _drop_expired(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        limit = self._config.maximum_record_age_seconds
-        if limit < 0:
-            return batch
-        now = datetime.now(tz=UTC)
-        fresh: list[dict[str, Any]] = []
-        expired: list[dict[str, Any]] = []
-        for record in batch:
-            age = (now - record["ApproximateArrivalTimestamp"]).total_seconds()
-            (expired if age > limit else fresh).append(record)
-        if expired:
-            self._dead_letter(expired, reason="RecordAgeExceeded")
-        return fresh
+    def _split_expired(self, records: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+        now = self._clock()
+        fresh: list[_Pending] = []
+        expired: list[_Pending] = []
+        for record in records:
+            (expired if self._config.expired(now - record.arrival.timestamp()) else fresh).append(record)
+        return fresh, expired
 
-    def _invoke(self, records: list[dict[str, Any]]) -> tuple[str | None, bool]:
-        """Invoke once: (sequence number to resume from or None on success, whether the function errored)."""
+    def _invoke(self, records: list[_Pending]) -> Invocation:
         self.stats.invocations += 1
         self.stats.records += len(records)
-        event = {"Records": [self._event_record(r) for r in records]}
+        event = {"Records": [r.event_record for r in records]}
         try:
-            response = self._handler(event, LambdaContext(self.name)) or {}
+            response = self._handler(event, LambdaContext(self.name))
         except Exception:
             log.exception("%s/%s: handler failed on %d records", self.name, self.shard_id, len(records))
             self.stats.errors += 1
-            return records[0]["SequenceNumber"], True
-        failures = response.get("batchItemFailures", []) if self._config.report_batch_item_failures else []
+            return Invocation(retry_from=0, function_error=True)
+        if not self._config.report_batch_item_failures:
+            return SUCCEEDED  # without ReportBatchItemFailures, Lambda ignores what the function returns
+        outcome = self._partial_outcome(response, [r.sequence_number for r in records])
+        if outcome.retry_from is not None:
+            self.stats.errors += 1
+        return outcome
+
+    @staticmethod
+    def _partial_outcome(response: Any, sequence_numbers: list[str]) -> Invocation:
+        """The ReportBatchItemFailures contract: an empty or missing list is success; otherwise the batch
+        is retried from the lowest reported sequence number; an identifier that is empty, missing or not
+        in the batch makes the whole batch a failure."""
+        failures = response.get("batchItemFailures") if isinstance(response, dict) else None
         if not failures:
-            return None, False
-        self.stats.errors += 1
-        return min((f["itemIdentifier"] for f in failures), key=int), False
+            return SUCCEEDED
+        position = {number: index for index, number in enumerate(sequence_numbers)}
+        identifiers = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures]
+        if not all(isinstance(i, str) and i in position for i in identifiers):
+            return Invocation(retry_from=0, function_error=False)
+        return Invocation(retry_from=min(position[i] for i in identifiers), function_error=False)
 
-    def _deliver(self, records: list[dict[str, Any]]) -> None:
-        """Deliver in order; retry from the reported failure point; bisect on function errors;
-        dead-letter after the retry bound."""
-        queue = [records]
-        while queue:
-            part = queue.pop(0)
-            attempts = 0
+    def _deliver(self, records: list[_Pending]) -> bool:
+        """Deliver in order until every record succeeded or was dead-lettered; False when stopped first.
+
+        Failed records are retried from the reported point; on a function error with bisection the failed
+        part is split in two (which uses no retry); past MaximumRetryAttempts, or once older than
+        MaximumRecordAgeInSeconds, records go to the on-failure destination and the shard moves on."""
+        parts: deque[tuple[list[_Pending], int]] = deque([(records, 0)])
+        while parts:
+            part, retries = parts.popleft()
+            invocations = 0
             while part:
-                resume_at, function_error = self._invoke(part)
-                if resume_at is None:
+                part, expired = self._split_expired(part)
+                if expired:
+                    self._dead_letter(expired, condition=AGE_EXCEEDED, invocations=invocations, function_error=False)
+                if not part:
                     break
-                part = [r for r in part if int(r["SequenceNumber"]) >= int(resume_at)]
-                attempts += 1
-                if attempts > self._config.maximum_retry_attempts:
-                    self._dead_letter(part, reason="RetryAttemptsExhausted")
+                outcome = self._invoke(part)
+                invocations += 1
+                if outcome.retry_from is None:
                     break
-                if function_error and self._config.bisect_on_error and len(part) > 1:
+                part = part[outcome.retry_from :]
+                if outcome.function_error and self._config.bisect_on_error and len(part) > 1:
                     middle = len(part) // 2
-                    queue[:0] = [part[:middle], part[middle:]]
+                    parts.extendleft([(part[middle:], retries), (part[:middle], retries)])
                     break
-                time.sleep(KINESIS_RETRY_BASE_SECONDS * 2 ** min(attempts, 5))
+                retries += 1
+                if self._config.retries_exhausted(retries):
+                    errored = outcome.function_error
+                    self._dead_letter(
+                        part, condition=RETRIES_EXHAUSTED, invocations=invocations, function_error=errored
+                    )
+                    break
+                self._sleep(self._retry_base_seconds * 2 ** min(retries, KINESIS_MAX_BACKOFF_DOUBLINGS))
+                if self._stop.is_set():
+                    return False
+        return True
 
-    def _dead_letter(self, records: list[dict[str, Any]], *, reason: str) -> None:
+    def _dead_letter(self, records: list[_Pending], *, condition: str, invocations: int, function_error: bool) -> None:
         self.stats.dead_lettered += len(records)
         log.error(
-            "%s/%s: %d records to the on-failure destination (%s)", self.name, self.shard_id, len(records), reason
+            "%s/%s: %d records to the on-failure destination (%s)", self.name, self.shard_id, len(records), condition
         )
         if self._config.on_failure_queue_url is None:
             return
-        first, last = records[0], records[-1]
-        message = {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": f"arn:aws:lambda:{self._region}:000000000000:function:{self.name}",
-                "condition": reason,
-                "approximateInvokeCount": self._config.maximum_retry_attempts + 1,
-            },
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "version": "1.0",
-            "timestamp": datetime.now(tz=UTC).isoformat(),
-            "KinesisBatchInfo": {
-                "shardId": self.shard_id,
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": first["ApproximateArrivalTimestamp"].isoformat(),
-                "approximateArrivalOfLastRecord": last["ApproximateArrivalTimestamp"].isoformat(),
-                "batchSize": len(records),
-                "streamArn": self._stream_arn,
-            },
-        }
+        message = failure_record(
+            records[0].raw,
+            records[-1].raw,
+            batch_size=len(records),
+            shard_id=self.shard_id,
+            stream_arn=self._stream_arn,
+            function_arn=f"arn:aws:lambda:{self._region}:000000000000:function:{self.name}",
+            condition=condition,
+            invocations=invocations,
+            function_error=function_error,
+            at=datetime.fromtimestamp(self._clock(), UTC),
+        )
         self._sqs.send_message(QueueUrl=self._config.on_failure_queue_url, MessageBody=json.dumps(message))
+
+
+def failure_record(
+    first: dict[str, Any],
+    last: dict[str, Any],
+    *,
+    batch_size: int,
+    shard_id: str,
+    stream_arn: str,
+    function_arn: str,
+    condition: str,
+    invocations: int,
+    function_error: bool,
+    at: datetime,
+) -> dict[str, Any]:
+    """The invocation record Lambda sends to a Kinesis mapping's on-failure destination: metadata
+    describing the discarded records (their shard and sequence range), not the records themselves."""
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if function_error:
+        response_context["functionError"] = "Unhandled"
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invocations,
+        },
+        "responseContext": response_context,
+        "version": "1.0",
+        "timestamp": _aws_time(at),
+        "KinesisBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _aws_time(first["ApproximateArrivalTimestamp"]),
+            "approximateArrivalOfLastRecord": _aws_time(last["ApproximateArrivalTimestamp"]),
+            "batchSize": batch_size,
+            "streamArn": stream_arn,
+        },
+    }
 
 
 class LambdaService:
@@ -373,6 +526,7 @@ class LambdaService:
                     config=config,
                     checkpoints=checkpoints,
                     stats=stats,
+                    stop=self._stop,
                 )
             )
 
@@ -390,7 +544,8 @@ class LambdaService:
 
     def start(self) -> None:
         for poller in self._pollers:
-            thread = threading.Thread(target=self._run, args=(poller,), name=f"esm-{poller.name}", daemon=True)
+            name = f"esm-{poller.name}-{getattr(poller, 'shard_id', 'queue')}"
+            thread = threading.Thread(target=self._run, args=(poller,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 

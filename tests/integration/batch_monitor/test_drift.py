@@ -15,6 +15,7 @@ from batch_monitor.evaluation import EvaluationStatus
 from batch_monitor.windows import Window
 from churn_common.registry import PREDICTION_COLUMN, PROBABILITY_COLUMN, TARGET_COLUMN
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
+from data.bundled import read_sample
 from data.churn_csv import read_churn_csv
 from data.synthetic import generate, strong_drift
 from stream_scorer.model import DECISION_THRESHOLD, LoadedModel
@@ -73,7 +74,7 @@ def test_bundled_samples_reference_like_passes_and_drifted_alerts(score) -> None
     # GIVEN the synthetic files shipped with the project
     reference = score(read_churn_csv(SAMPLES / "reference.csv"))
     # WHEN the reference-like and the drifted sample are evaluated against the bundled reference
-    like = evaluate(score(read_churn_csv(SAMPLES / "sample_reference_like.csv")), reference)
+    like = evaluate(score(read_sample("sample_reference_like.csv")), reference)
     drifted = evaluate(score(read_churn_csv(SAMPLES / "sample_drifted.csv")), reference)
     # THEN (as measured in the drift module's notes) 0 and 11 of 13 columns drift
     assert (like.drift_share, like.dataset_drift) == (0.0, False)

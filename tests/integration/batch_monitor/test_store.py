@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,6 +76,15 @@ def test_a_window_is_stored_as_one_summary_row_and_one_row_per_metric(engine, ev
     assert metrics["drift_share", None] == 1.0
     assert metrics["prediction_drift", "churn_probability"] == 0.1
     assert (metrics["f1", None], metrics["accuracy", None], metrics["n_rows", None]) == (0.8, 0.8, 500)
+
+
+def test_the_rows_behind_a_sampled_drift_are_a_metric(engine, evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window of 500 rows whose drift was judged on a sample of 120
+    sampled = replace(evaluation(score=0.1), n_drift_rows=120)
+    # WHEN stored THEN the sample size sits next to the row count
+    store_evaluation(engine, sampled, report_uri=None, evaluated_at=EVALUATED_AT)
+    metrics = metrics_of(engine)
+    assert (metrics["n_rows", None], metrics["n_drift_rows", None]) == (500, 120)
 
 
 def test_re_storing_a_window_replaces_its_rows_and_leaves_other_versions_alone(engine, evaluation) -> None:  # type: ignore[no-untyped-def]

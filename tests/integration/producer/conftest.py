@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,31 @@ def read_stream(stream_name: str) -> StreamContents:
             )
             iterator = response.get("NextShardIterator")
     return StreamContents(records=records, kinesis_records=kinesis_records, kinesis_bytes=kinesis_bytes)
+
+
+def rows_by_shard(records: list[StreamRecord]) -> dict[str, list[int]]:
+    """Row numbers in the order each shard stores them."""
+    rows: dict[str, list[int]] = {}
+    for record in records:
+        rows.setdefault(record.shard_id, []).append(record.fields[2])
+    return rows
+
+
+def assert_in_order_per_shard(records: list[StreamRecord]) -> None:
+    for shard_id, rows in rows_by_shard(records).items():
+        assert rows == sorted(rows), f"{shard_id} holds rows out of order"
+
+
+def user_keys(entry: dict[str, Any]) -> list[str]:
+    """The partition keys of the customer records packed in one PutRecords entry."""
+    record = {
+        "Data": entry["Data"],
+        "PartitionKey": entry["PartitionKey"],
+        "SequenceNumber": "1",
+        "ApproximateArrivalTimestamp": datetime.now(tz=UTC),
+        "EncryptionType": "NONE",
+    }
+    return [u["kinesis"]["partitionKey"] for u in iter_deaggregate_records([record], data_format="Boto3")]
 
 
 def expected_rows(data: bytes) -> dict[int, tuple[Any, ...]]:
@@ -193,6 +219,7 @@ class PutRecordsFaults:
     plan: FaultPlan | None = None
     whole_call_error: str | None = None
     calls: list[dict[str, int]] = field(default_factory=list)
+    requests: list[list[dict[str, Any]]] = field(default_factory=list)
     _passthrough: Any = field(default_factory=lambda: boto3.client("kinesis", region_name="us-east-1"))
 
     def install(self, kinesis: Any) -> None:
@@ -211,6 +238,7 @@ class PutRecordsFaults:
         params = context["put_records_params"]
         entries = params["Records"]
         call = len(self.calls)
+        self.requests.append(list(entries))
         size = sum(len(e["Data"]) + len(e["PartitionKey"].encode()) for e in entries)
         if self.whole_call_error:
             self.calls.append({"entries": len(entries), "bytes": size, "failed": len(entries)})

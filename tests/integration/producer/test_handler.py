@@ -16,7 +16,7 @@ from churn_common.settings import get_settings
 from churn_common.wire import FEATURE_SLICE, LABEL_INDEX, source_id_for
 from producer.handler import FileProcessor, handle, lambda_handler
 from producer.kinesis_writer import RetryPolicy
-from tests.integration.producer.conftest import Drops, expected_rows, read_stream, sqs_event
+from tests.integration.producer.conftest import Drops, assert_in_order_per_shard, expected_rows, read_stream, sqs_event
 
 pytestmark = pytest.mark.integration
 
@@ -167,10 +167,12 @@ def test_partial_put_failures_are_retried_and_nothing_is_lost_or_duplicated(
     # THEN it succeeds after retrying only the failed entries
     assert response == {"batchItemFailures": []}
     assert faults.calls[0]["failed"] > 0
-    # AND every valid row is on the stream exactly once, in as many Kinesis records as were accepted
+    # AND every valid row is on the stream exactly once, in as many Kinesis records as were accepted,
+    # and each shard holds the file's rows in file order
     stream = read_stream(get_settings().stream_name)
     assert len(stream.record_ids) == len(set(stream.record_ids)) == len(expected_rows(customer_csv))
     assert stream.kinesis_records == sum(c["entries"] - c["failed"] for c in faults.calls)
+    assert_in_order_per_shard(stream.records)
     manifest = drops.read_json("data/manifests/throttled.csv.json")
     assert manifest["retried_entries"] == sum(c["failed"] for c in faults.calls)
     assert manifest["put_calls"] == len(faults.calls)
@@ -272,3 +274,30 @@ def test_an_unreadable_old_manifest_does_not_block_a_new_drop(drops: Drops, cust
     assert lambda_handler(drops.event(), None) == {"batchItemFailures": []}
     manifest = drops.read_json("data/manifests/old.csv.json")
     assert (manifest["status"], manifest["repeat"]) == ("processed", False)
+
+
+def test_a_key_with_spaces_plus_signs_and_folders_arrives_url_encoded_and_is_processed(
+    drops: Drops, customer_csv: bytes
+) -> None:
+    # GIVEN a drop whose key S3 must URL-encode in the notification
+    key = drops.put("2026/11 drops/customers+extra é.csv", customer_csv)
+    event = drops.event(include_test_event=False)
+    assert key not in event["Records"][0]["body"]
+    # WHEN handled
+    assert lambda_handler(event, None) == {"batchItemFailures": []}
+    # THEN the real object was read, and its outputs keep the decoded name below each prefix
+    manifest = drops.read_json("data/manifests/2026/11 drops/customers+extra é.csv.json")
+    assert manifest["source_uri"] == f"s3://{drops.bucket}/{key}"
+    assert manifest["records_sent"] == len(expected_rows(customer_csv))
+    assert "data/processed/2026/11 drops/customers+extra é.csv" in drops.stored_keys()
+
+
+def test_the_s3_test_event_alone_is_acknowledged_and_changes_nothing(drops: Drops) -> None:
+    # GIVEN only the test event S3 sent when the notification was configured
+    event = drops.event(expected=0)
+    assert [r["body"] for r in event["Records"] if "s3:TestEvent" in r["body"]] == [r["body"] for r in event["Records"]]
+    assert event["Records"]
+    # WHEN handled THEN it is acknowledged and nothing is written
+    assert lambda_handler(event, None) == {"batchItemFailures": []}
+    assert not any(k.startswith("data/manifests/") for k in drops.stored_keys())
+    assert read_stream(get_settings().stream_name).records == []

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, make_url, select
 from sqlalchemy.exc import OperationalError
 
 from churn_common.database import dispose_engine, get_engine, predictions, rejected_records
+from churn_common.schema import FEATURE_COLUMNS
 from stream_scorer.handler import handle
 from stream_scorer.model import ModelCache
+from stream_scorer.model_registry import RegistryUnavailableError
 from tests.factories import customer_record, encoded, kinesis_event
+from tests.integration.stream_scorer.tcp_relay import TcpRelay
 
 pytestmark = pytest.mark.integration
 
@@ -73,12 +78,125 @@ def test_poison_records_are_rejected_and_the_rest_scored(database_url, models, c
     assert {r.source_id for r in rejected} == {None, "abc"}
 
 
-def test_database_down_fails_the_batch_so_lambda_retries(models, postgres_url) -> None:
-    # GIVEN a database URL whose server is not there
-    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=1"
-    event = kinesis_event(encoded([customer_record(row=1)]))
-    # WHEN the handler runs THEN it raises (nothing acknowledged), and the retry on a healthy database succeeds
-    with pytest.raises(OperationalError, match="Connection refused"):
-        handle(event, models=models, engine=get_engine(unreachable))
-    dispose_engine(unreachable)
-    assert handle(event, models=models, engine=get_engine(postgres_url)) == {"batchItemFailures": []}
+def _rows_in(url: str) -> int:
+    with get_engine(url).connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(predictions)).scalar_one())
+
+
+def test_database_down_fails_the_batch_so_lambda_retries(models, postgres_url, capsys) -> None:
+    # GIVEN an engine whose database goes away after it was set up
+    port = make_url(postgres_url).port
+    with TcpRelay(port) as relay:
+        url = postgres_url.replace(f":{port}/", f":{relay.port}/", 1)
+        engine = get_engine(url)
+        event = kinesis_event(encoded([customer_record(row=i) for i in range(1, 4)]))
+        relay.down()
+        # WHEN the handler runs THEN it raises (nothing acknowledged) and says why in its log
+        with pytest.raises(OperationalError):
+            handle(event, models=models, engine=engine)
+        failure = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert (failure["level"], failure["fault"], failure["records_in"]) == ("ERROR", "database", 3)
+        assert _rows_in(postgres_url) == 0
+        # AND the retry, once the database is back, writes the batch
+        relay.up()
+        assert handle(event, models=models, engine=engine) == {"batchItemFailures": []}
+        dispose_engine(url)
+    assert _rows_in(postgres_url) == 3
+
+
+def test_stored_rows_read_back_as_the_records_that_were_sent(database_url, models) -> None:
+    # GIVEN records with and without a label, integer and fractional money
+    records = [
+        customer_record(row=1, label=1, customer_value=12.5, seconds_of_use=2**31 - 1),
+        customer_record(row=2, label=None, customer_value=197),
+    ]
+    event = kinesis_event(encoded(records), shard_id="shardId-000000000001", first_sequence=77)
+    engine = get_engine(database_url)
+    # WHEN handled
+    handle(event, models=models, engine=engine)
+    # THEN every column reads back (through SQLAlchemy, as the monitor reads it) as it was sent
+    with engine.connect() as connection:
+        rows = {r.row: r for r in connection.execute(select(predictions).order_by(predictions.c.row))}
+    arrival = datetime.fromtimestamp(event["Records"][0]["kinesis"]["approximateArrivalTimestamp"], tz=UTC)
+    for record in records:
+        row = rows[record.row]
+        assert row.event_id == f"shardId-000000000001:77:{record.row - 1}"
+        assert (row.record_id, row.source_id, row.label) == (record.record_id, record.source_id, record.label)
+        assert {name: getattr(row, name) for name in FEATURE_COLUMNS} == record.features.model_dump()
+        sent_ms = record.event_time.replace(microsecond=record.event_time.microsecond // 1000 * 1000)
+        assert _utc(row.event_time) == sent_ms
+        assert abs(_utc(row.arrival_time) - arrival) < timedelta(milliseconds=1)
+        assert row.model_name == "XGBoostChurnModel"
+        assert row.churn_prediction == int(row.churn_probability >= 0.5)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives back naive UTC datetimes, Postgres aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def test_values_the_table_cannot_hold_are_rejected_not_retried_forever(database_url, models, count_rows) -> None:
+    # GIVEN records that are well-formed JSON but whose values do not fit the table's columns
+    too_big = [
+        b'[1,"abc",1,1764139800123,3000000000,0,38,0,4370,71,5,17,3,1,1,30,197.64,0]',
+        b'[1,"abc",2,253402300800000,8,0,38,0,4370,71,5,17,3,1,1,30,197.64,0]',
+        b'[1,"abc",9223372036854775808,1764139800123,8,0,38,0,4370,71,5,17,3,1,1,30,197.64,0]',
+        b'[1,"a\\u0000b",3,1764139800123,8,0,38,0,4370,71,5,17,3,1,1,30,197.64,0]',
+    ]
+    event = kinesis_event([*encoded([customer_record(row=9)]), *too_big])
+    # WHEN handled THEN the batch succeeds: they are rejected with the field at fault, the good one is scored
+    assert handle(event, models=models, engine=get_engine(database_url)) == {"batchItemFailures": []}
+    with get_engine(database_url).connect() as connection:
+        reasons = connection.execute(select(rejected_records.c.reason).order_by(rejected_records.c.event_id)).scalars()
+        reasons = list(reasons)
+    assert count_rows() == 1
+    assert [r.split(":")[0] for r in reasons] == ["call_failure", "event_time_ms", "row", "source_id"]
+
+
+def test_batch_of_poison_only_is_rejected_without_needing_the_model(database_url, count_rows) -> None:
+    # GIVEN a registry that cannot be reached, and a batch holding nothing scorable
+    def unreachable(name: str, alias: str):  # type: ignore[no-untyped-def]
+        raise RegistryUnavailableError("registry down")
+
+    models = ModelCache(name="XGBoostChurnModel", alias="staging", refresh_seconds=60, resolve=unreachable)
+    event = kinesis_event([b"garbage", b"[7]"])
+    # WHEN handled THEN the poison is rejected and the batch succeeds: poison never waits for the registry
+    assert handle(event, models=models, engine=get_engine(database_url)) == {"batchItemFailures": []}
+    assert count_rows(rejected_records) == 2
+
+
+def test_each_batch_logs_its_metrics_as_one_json_line(sqlite_url, models, registered_model, capsys) -> None:
+    # GIVEN a batch of 20 records, two of them poison
+    event = kinesis_event([*encoded([customer_record(row=i) for i in range(1, 19)]), b"x", b"[3]"])
+    # WHEN handled
+    handle(event, models=models, engine=get_engine(sqlite_url))
+    # THEN one JSON line carries the batch's metrics, as a CloudWatch embedded-metric document
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"batch scored"' in x]
+    assert line["records_in"] == 20
+    assert (line["scored"], line["duplicates"], line["rejected"]) == (18, 0, 2)
+    assert line["model_version"] == registered_model.version
+    assert line["batch_latency_ms"] > 0
+    assert 0 <= line["oldest_record_age_s"] < 60
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert {m["Name"] for m in directive["Metrics"]} >= {"records_in", "scored", "rejected", "batch_latency_ms"}
+
+
+def test_all_predictions_of_a_batch_are_written_by_one_statement(sqlite_url, models) -> None:
+    # GIVEN an engine that records every statement it sends
+    engine = get_engine(sqlite_url)
+    statements: list[str] = []
+
+    def record(*arguments: object) -> None:  # (conn, cursor, statement, parameters, context, executemany)
+        statements.append(str(arguments[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        # WHEN a batch of 1,000 records is handled
+        handle(kinesis_event(encoded([customer_record(row=i) for i in range(1, 1001)])), models=models, engine=engine)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # THEN one statement wrote all of them
+    writes = [s for s in statements if "INTO predictions" in s]
+    assert len(writes) == 1
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(predictions)).scalar_one() == 1000

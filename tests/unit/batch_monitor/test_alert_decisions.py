@@ -71,6 +71,15 @@ def test_dataset_drift_raises_one_data_drift_alert_naming_columns_scores_and_rep
     assert REPORT in body
 
 
+@pytest.mark.parametrize(("drift_rows", "says_sampled"), [(150, True), (400, False), (None, False)])
+def test_a_drift_alert_says_when_the_drift_rests_on_a_sample(evaluation, drift_rows, says_sampled) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a drifted window of 400 rows (in the fixture) whose drift used a sample, all rows, or is not said
+    decided = decide_alerts(evaluation(drifted=11, n_drift_rows=drift_rows), THRESHOLDS, report_uri=REPORT)
+    # THEN only the sampled one says so, with the sample size next to the row count
+    assert ("Drift from a uniform sample of 150 rows" in decided[0].body) is says_sampled
+    assert "Rows: 400 (400 labelled)" in decided[0].body
+
+
 def test_share_exactly_at_the_threshold_is_not_drift(evaluation) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a share equal to the threshold (the rule is "more than")
     at_threshold = evaluation(drifted=2, drift_share=0.5)

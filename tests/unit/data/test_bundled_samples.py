@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from churn_common.schema import LABEL_COLUMN
-from data.bundled import BUNDLED_SAMPLES, REFERENCE_SAMPLE_PATH, SAMPLES_DIR
+from data.bundled import BUNDLED_SAMPLES, REFERENCE_SAMPLE_PATH, SAMPLES_DIR, read_sample
 from data.churn_csv import read_churn_csv
 from data.dataset import TRAINING_FILE_NAME
 from data.synthetic import generate, strong_drift
@@ -24,11 +23,7 @@ HOLDOUT_SHARE = 0.25
 
 
 def sample(name: str) -> pd.DataFrame:
-    """A sample's valid rows: the malformed ones some samples carry on purpose are the producer's to reject."""
-    spec = next(s for s in BUNDLED_SAMPLES if s.file_name == name)
-    lines = (SAMPLES_DIR / name).read_text().splitlines(keepends=True)
-    valid = lines[: len(lines) - len(spec.malformed_rows)]
-    return read_churn_csv(io.StringIO("".join(valid)))
+    return read_sample(name)
 
 
 @pytest.fixture(scope="module")

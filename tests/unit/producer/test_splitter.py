@@ -104,6 +104,24 @@ def test_reordered_columns_map_by_name() -> None:
     assert row.customer.churn == 0
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(HEADER.upper(), id="upper-case"),
+        pytest.param(HEADER.lower().replace("  ", " ").replace(" ", "_"), id="snake-case"),
+        pytest.param(",".join(f"  {name}\t" for name in HEADER.split(",")), id="padded-with-tabs"),
+        pytest.param(HEADER.replace("  ", " "), id="single-spaces"),
+    ],
+)
+def test_header_names_are_normalised_for_case_and_spacing(header: str) -> None:
+    # GIVEN the same columns written with other case and spacing
+    outcome = split_all(csv_bytes(header, GOOD))
+    # THEN they are recognised, and nothing is reported as extra
+    (row,) = outcome.valid
+    assert {c: getattr(row.customer, c) for c in FEATURE_COLUMNS} == GOOD_VALUES
+    assert outcome.split.header.extra_columns == ()
+
+
 def test_extra_columns_are_ignored_and_reported() -> None:
     # GIVEN two columns the schema does not know, one of them without a name
     data = csv_bytes(f"Region,{HEADER},", f"north,{GOOD},x")

@@ -36,6 +36,8 @@ def make_cache(registry: dict[str, str | Exception]) -> Callable[..., tuple[Mode
 
         def load(version: ModelVersion) -> LoadedModel:
             loads.append(version.version)
+            if version.version == "broken":
+                raise xgboost.core.XGBoostError("unreadable model file")
             return LoadedModel(name=version.name, version=version.version, booster=xgboost.Booster())
 
         cache = ModelCache(name="M", alias="staging", refresh_seconds=refresh, resolve=resolve, load=load, clock=clock)
@@ -79,3 +81,17 @@ def test_unreachable_registry_at_cold_start_fails_the_batch(make_cache, registry
     registry["version"] = ConnectionError("registry down")
     with pytest.raises(ConnectionError):
         cache.get()
+
+
+def test_new_version_that_cannot_be_loaded_leaves_the_serving_one_in_place(make_cache, registry) -> None:
+    # GIVEN version 1 serving, and the alias moved to a version whose model file cannot be loaded
+    cache, clock, loads = make_cache(refresh=1)
+    cache.get()
+    registry["version"] = "broken"
+    clock.now = 5
+    # WHEN the alias is re-checked THEN version 1 keeps serving, and the next check tries again
+    assert cache.get().version == "1"
+    registry["version"] = "2"
+    clock.now = 10
+    assert cache.get().version == "2"
+    assert loads == ["1", "broken", "2"]
