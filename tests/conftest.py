@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.local_servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SESSION_STATE = Path(tempfile.mkdtemp(prefix="churn-tests-"))
@@ -47,12 +48,6 @@ def _clear_settings() -> None:
 
     get_settings.cache_clear()
     client.cache_clear()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

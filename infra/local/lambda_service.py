@@ -90,6 +90,26 @@ class MappingStats:
     dead_lettered: int = 0
 
 
+def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """The ``aws:sqs`` event Lambda builds from received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
 class SqsEventSource:
     """Polls a queue and invokes the handler with an ``aws:sqs`` event (ReportBatchItemFailures)."""
 
@@ -99,24 +119,6 @@ class SqsEventSource:
         self._batch_size = min(batch_size, 10)
         self._sqs = client("sqs")
         self._region = self._sqs.meta.region_name
-
-    def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": m.get("MessageAttributes", {}),
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self._queue_arn,
-                    "awsRegion": self._region,
-                }
-                for m in messages
-            ]
-        }
 
     def poll_once(self) -> int:
         messages = self._sqs.receive_message(
@@ -131,7 +133,12 @@ class SqsEventSource:
         self.stats.invocations += 1
         self.stats.records += len(messages)
         try:
-            response = self._handler(self._event(messages), LambdaContext(self.name)) or {}
+            response = (
+                self._handler(
+                    sqs_event(messages, queue_arn=self._queue_arn, region=self._region), LambdaContext(self.name)
+                )
+                or {}
+            )
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         except Exception:
             log.exception("%s: handler failed; the batch will be retried", self.name)

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any
 from churn_common.aws import client
 from churn_common.settings import get_settings
 from churn_common.wire import encode
+from tests.local_servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -68,12 +68,6 @@ FAKE_AWS_ENV = {
 }
 
 Payloads = list[tuple[str, bytes]]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _constant_time_sequence_numbers() -> None:
@@ -107,7 +101,7 @@ def _child(*args: str) -> list[str]:
 @contextmanager
 def emulator() -> Iterator[str]:
     """A fresh emulator in a child process; this process's AWS settings point at it until the end."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         _child("emulator", str(port)), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
     )

@@ -22,13 +22,11 @@ import io
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +52,7 @@ from stream_scorer.model import LoadedModel, ModelCache
 from stream_scorer.rejects import rejected_rows
 from stream_scorer.scoring import score
 from stream_scorer.validation import decode_columns
+from tests.local_servers import free_port, mlflow_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENT_RECORDS = 10_000
@@ -62,8 +61,6 @@ REPEATS = 5
 COLD_START_RUNS = 5
 # MLflow 3 starts a pool of job-runner processes with the server by default (~250 MB and a burst of CPU
 # each); the registry needs none of them.
-SERVER_SETTINGS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-SERVER_START_TIMEOUT_SECONDS = 180
 CHILD_TIMEOUT_SECONDS = 300
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ABSENT_FROM_THE_LAMBDA_IMAGE = ("mlflow", "pandas", "sklearn")
@@ -109,14 +106,6 @@ def _median_seconds(action: Callable[[], object], *, repeats: int = REPEATS) -> 
     return statistics.median(timings), timings
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- the registry, served over HTTP ----------------------------------------------------------------------
 
 
@@ -132,44 +121,10 @@ def registry_server(settings: Settings, log_path: Path) -> Iterator[str]:
     if uri.startswith(("http://", "https://")):
         yield uri
         return
-    port = _free_port()
-    command = [
-        str(Path(sys.executable).with_name("mlflow")),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        _absolute_sqlite(uri),
-        "--artifacts-destination",
-        str(settings.mlflow_artifact_root),
-        "--workers",
-        "1",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **SERVER_SETTINGS}
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start; see {log_path}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
+    with mlflow_server(
+        backend_store_uri=_absolute_sqlite(uri), artifacts=settings.mlflow_artifact_root, log_path=log_path
+    ) as url:
         yield url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextmanager
@@ -207,7 +162,7 @@ def producer_event(settings: Settings, n_records: int) -> tuple[dict[str, Any], 
     from data.dataset import locate_training_data
 
     data_path, _ = locate_training_data(settings)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -3,12 +3,6 @@ own, with the session's trained model registered on it."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +11,10 @@ import pytest
 import xgboost
 
 from churn_common.settings import get_settings
-from tests.conftest import free_port
+from tests.local_servers import mlflow_server as running_mlflow_server
 
 # MLflow 3 starts a pool of job-runner processes with the server by default (~250 MB and a burst of CPU
 # each); the registry needs none of them.
-SERVER_SETTINGS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-SERVER_START_TIMEOUT_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -61,53 +53,14 @@ class ServedModel:
     booster: xgboost.Booster
 
 
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"mlflow server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"mlflow server not healthy after {SERVER_START_TIMEOUT_SECONDS} s:\n{log_path.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
     log_path = folder / "server.log"
-    command = [
-        str(Path(sys.executable).with_name("mlflow")),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{folder / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(folder / "artifacts"),
-        "--workers",
-        "1",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **SERVER_SETTINGS}
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(url, process, log_path)
-        yield MlflowServer(url=url, port=port, log_path=log_path)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+    with running_mlflow_server(
+        backend_store_uri=f"sqlite:///{folder / 'mlflow.db'}", artifacts=folder / "artifacts", log_path=log_path
+    ) as url:
+        yield MlflowServer(url=url, port=int(url.rsplit(":", 1)[1]), log_path=log_path)
 
 
 @pytest.fixture(scope="session")
