@@ -143,5 +143,16 @@ def _create(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+        _follow_rotated_secret(engine)
     metadata.create_all(engine)
     return engine
+
+
+def _follow_rotated_secret(engine: Engine) -> None:
+    from churn_common.settings import get_settings
+
+    secret_arn = get_settings().database_secret_arn
+    if secret_arn:
+        from churn_common.database_credentials import RotatingCredentials, follow_secret
+
+        follow_secret(engine, RotatingCredentials(secret_arn))

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     alert_topic_arn: str | None = Field(None, alias="ALERT_TOPIC_ARN")
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
+    database_secret_arn: str | None = Field(None, alias="DATABASE_SECRET_ARN")
     mlflow_tracking_uri: str | None = Field(None, alias="MLFLOW_TRACKING_URI")
     model_name: str = Field(DEFAULT_MODEL_NAME, alias="MODEL_NAME")
     model_alias: str = Field(DEFAULT_MODEL_ALIAS, alias="MODEL_ALIAS")

@@ -2,26 +2,35 @@
 
 In AWS no password is written into a task definition or a function configuration: ECS injects
 ``DATABASE_USER`` / ``DATABASE_PASSWORD`` from the RDS-managed secret, and a Lambda function gets
-``DATABASE_SECRET_ARN`` and reads the secret once per cold start. From these parts this script sets
+``DATABASE_SECRET_ARN`` and reads the secret at cold start (and again after a rotation, see
+churn_common/database_credentials.py). From these parts this script sets
 
 - ``DATABASE_URL`` (churn_common.settings) for ``DATABASE_NAME``, unless it is already set;
 - ``MLFLOW_BACKEND_STORE_URI`` for ``MLFLOW_BACKEND_DATABASE``, if that is set;
 
-creates the databases named in ``ENSURE_DATABASES`` (comma-separated) when they do not exist, and
-then replaces itself with the command given as arguments (``os.execvp``). Without database variables
-it changes nothing, so the same image runs unchanged on a laptop.
+creates the databases named in ``ENSURE_DATABASES`` (comma-separated) when they do not exist, keeps
+the read-only login ``READONLY_ROLE_NAME`` (password ``READONLY_ROLE_PASSWORD``) able to read and
+only read the application database, and then replaces itself with the command given as arguments
+(``os.execvp``). Without database variables it changes nothing, so the same image runs unchanged on
+a laptop.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import sys
 from collections.abc import Mapping, MutableMapping
+from typing import Any
 from urllib.parse import quote
 
 DRIVER = "postgresql+psycopg"
+SCRAM_ITERATIONS = 4096
+SCRAM_SALT_BYTES = 16
 
 
 def database_url(env: Mapping[str, str], database: str) -> str:
@@ -46,26 +55,79 @@ def load_secret_credentials(env: MutableMapping[str, str]) -> None:
     env["DATABASE_PASSWORD"] = secret["password"]
 
 
-def ensure_databases(env: Mapping[str, str], names: list[str]) -> None:
-    """Create each database that does not exist yet (concurrent starts are harmless)."""
+def _connect_as_owner(env: Mapping[str, str], database: str) -> Any:
     import psycopg
-    from psycopg import sql
 
-    with psycopg.connect(
+    return psycopg.connect(
         host=env["DATABASE_HOST"],
         port=env.get("DATABASE_PORT", "5432"),
-        dbname=env.get("DATABASE_NAME", "postgres"),
+        dbname=database,
         user=env["DATABASE_USER"],
         password=env["DATABASE_PASSWORD"],
         sslmode=env.get("DATABASE_SSLMODE", "require"),
         connect_timeout=10,
         autocommit=True,
-    ) as conn:
+    )
+
+
+def ensure_databases(env: Mapping[str, str], names: list[str]) -> None:
+    """Create each database that does not exist yet (concurrent starts are harmless)."""
+    import psycopg
+    from psycopg import sql
+
+    with _connect_as_owner(env, env.get("DATABASE_NAME", "postgres")) as conn:
         for name in names:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 continue
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def scram_sha256_verifier(password: str, *, salt: bytes | None = None, iterations: int = SCRAM_ITERATIONS) -> str:
+    """What Postgres stores for a SCRAM-SHA-256 password (RFC 5802/7677), so the clear text never
+    reaches the server, where ``log_statement = ddl`` would write it into the logs."""
+    salt = os.urandom(SCRAM_SALT_BYTES) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def readonly_role_statements(role: str, password: str, *, database: str, owner: str) -> list[Any]:
+    """Login, read-only by default, SELECT on today's tables and on those ``owner`` creates later."""
+    from psycopg import sql
+
+    name, db, creator = sql.Identifier(role), sql.Identifier(database), sql.Identifier(owner)
+    return [
+        sql.SQL(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {role}) "
+            "THEN CREATE ROLE {name} LOGIN; END IF; END $$"
+        ).format(role=sql.Literal(role), name=name),
+        sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+            name, sql.Literal(scram_sha256_verifier(password))
+        ),
+        sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(name),
+        sql.SQL("ALTER ROLE {} SET statement_timeout = '30s'").format(name),
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, name),
+        sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(name),
+        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(name),
+        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}").format(
+            creator, name
+        ),
+    ]
+
+
+def ensure_readonly_role(env: Mapping[str, str]) -> None:
+    """Create or update the read-only login; running it at every start applies a changed password."""
+    database = env["DATABASE_NAME"]
+    with _connect_as_owner(env, database) as conn:
+        statements = readonly_role_statements(
+            env["READONLY_ROLE_NAME"], env["READONLY_ROLE_PASSWORD"], database=database, owner=env["DATABASE_USER"]
+        )
+        for statement in statements:
+            conn.execute(statement)
 
 
 def prepare_environment(env: MutableMapping[str, str]) -> None:
@@ -82,6 +144,8 @@ def prepare_environment(env: MutableMapping[str, str]) -> None:
     wanted = [name.strip() for name in env.get("ENSURE_DATABASES", "").split(",") if name.strip()]
     if wanted:
         ensure_databases(env, wanted)
+    if env.get("READONLY_ROLE_NAME") and env.get("READONLY_ROLE_PASSWORD") and env.get("DATABASE_NAME"):
+        ensure_readonly_role(env)
 
 
 def main(argv: list[str]) -> None:

@@ -28,6 +28,11 @@ resource "random_password" "grafana_admin" {
   special = false
 }
 
+resource "random_password" "grafana_db_reader" {
+  length  = 40
+  special = false
+}
+
 resource "random_password" "prefect_api" {
   length  = 40
   special = false
@@ -57,4 +62,17 @@ resource "aws_secretsmanager_secret" "prefect_api" {
 resource "aws_secretsmanager_secret_version" "prefect_api" {
   secret_id     = aws_secretsmanager_secret.prefect_api.id
   secret_string = "churn:${random_password.prefect_api.result}"
+}
+
+resource "aws_secretsmanager_secret" "grafana_db_reader" {
+  #checkov:skip=CKV2_AWS_57:Grafana's read-only database login is set by the worker at start and read by Grafana at start; rotate by a new random_password and a redeploy of both.
+  name                    = "${local.prefix}/grafana-db-reader-password"
+  description             = "Password of the read-only database role Grafana's data source logs in with"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "grafana_db_reader" {
+  secret_id     = aws_secretsmanager_secret.grafana_db_reader.id
+  secret_string = random_password.grafana_db_reader.result
 }

@@ -170,6 +170,14 @@ module "prefect_server" {
 # ---------------------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "prefect_worker" {
+  # The flow runs re-read the RDS-managed secret when a connect is refused after a rotation
+  # (churn_common/database_credentials.py).
+  statement {
+    sid       = "ReadDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.database_secret_arn]
+  }
+
   statement {
     sid       = "WriteReports"
     actions   = ["s3:PutObject", "s3:GetObject"]
@@ -207,13 +215,17 @@ module "prefect_worker" {
     LOCAL_STATE_DIR                  = "/var/lib/churn/state"
     # Read by batch_monitor/prefect.yaml when CD runs `prefect deploy` as a one-off task of this
     # task definition.
-    PREFECT_WORK_POOL = var.monitor_settings.prefect_work_pool
-    CHURN_PROJECT_DIR = "/opt/churn"
+    PREFECT_WORK_POOL   = var.monitor_settings.prefect_work_pool
+    CHURN_PROJECT_DIR   = "/opt/churn"
+    DATABASE_SECRET_ARN = local.database_secret_arn
+    # The worker owns the schema, so it also keeps Grafana's read-only login (infra/docker/entrypoint.py).
+    READONLY_ROLE_NAME = var.grafana_db_user
   })
   secrets = merge(local.database_secrets, {
     PREFECT_API_AUTH_STRING = aws_secretsmanager_secret.prefect_api.arn
+    READONLY_ROLE_PASSWORD  = aws_secretsmanager_secret.grafana_db_reader.arn
   })
-  secret_arns = [local.database_secret_arn, aws_secretsmanager_secret.prefect_api.arn]
+  secret_arns = [local.database_secret_arn, aws_secretsmanager_secret.prefect_api.arn, aws_secretsmanager_secret.grafana_db_reader.arn]
 
   attach_task_policy = true
   task_policy_json   = data.aws_iam_policy_document.prefect_worker.json
@@ -254,14 +266,14 @@ module "grafana" {
     POSTGRES_HOST                      = module.database.address
     POSTGRES_PORT                      = tostring(module.database.port)
     POSTGRES_DB                        = var.db_name
+    POSTGRES_USER                      = var.grafana_db_user
     POSTGRES_SSLMODE                   = "require"
   }
   secrets = {
     GF_SECURITY_ADMIN_PASSWORD = aws_secretsmanager_secret.grafana_admin.arn
-    POSTGRES_USER              = local.database_secrets.DATABASE_USER
-    POSTGRES_PASSWORD          = local.database_secrets.DATABASE_PASSWORD
+    POSTGRES_PASSWORD          = aws_secretsmanager_secret.grafana_db_reader.arn
   }
-  secret_arns = [local.database_secret_arn, aws_secretsmanager_secret.grafana_admin.arn]
+  secret_arns = [aws_secretsmanager_secret.grafana_admin.arn, aws_secretsmanager_secret.grafana_db_reader.arn]
 
   subnet_ids         = module.network.private_subnet_ids
   security_group_ids = [aws_security_group.this["grafana"].id]

@@ -340,6 +340,17 @@ variable "db_master_username" {
   default     = "churn_admin"
 }
 
+variable "grafana_db_user" {
+  description = "Read-only database role Grafana's data source logs in with (SELECT on the application tables only; created and kept by the Prefect worker at start)."
+  type        = string
+  default     = "grafana_reader"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.grafana_db_user))
+    error_message = "grafana_db_user must be a lower-case Postgres identifier."
+  }
+}
+
 variable "db_multi_az" {
   description = "Run the RDS instance with a standby in a second availability zone."
   type        = bool

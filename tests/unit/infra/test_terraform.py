@@ -461,3 +461,17 @@ def test_every_checkov_skip_names_a_check_and_says_why() -> None:
         where = f"{path.relative_to(REPO_ROOT)}: {match.group(0)}"
         assert re.fullmatch(r"CKV2?_[A-Z]+_\d+", match.group("check")), where
         assert len((match.group("reason") or "").split()) >= MIN_REASON_WORDS, f"no written reason: {where}"
+
+
+def test_grafana_reads_the_database_with_its_own_read_only_login(blocks: list[Block]) -> None:
+    modules = {b.labels[0]: b.body for b in _of(_root(blocks), "module")}
+    grafana, worker = modules["grafana"], modules["prefect_worker"]
+    reader_secret = "${aws_secretsmanager_secret.grafana_db_reader.arn}"
+    # Grafana never sees the master user's secret
+    assert grafana["secret_arns"] == ["${aws_secretsmanager_secret.grafana_admin.arn}", reader_secret]
+    assert grafana["secrets"]["POSTGRES_PASSWORD"] == reader_secret
+    assert grafana["environment"]["POSTGRES_USER"] == "${var.grafana_db_user}"
+    # the schema owner (the worker) keeps that login under the same name and password
+    assert "READONLY_ROLE_NAME = var.grafana_db_user" in worker["environment"]
+    assert "READONLY_ROLE_PASSWORD = aws_secretsmanager_secret.grafana_db_reader.arn" in worker["secrets"]
+    assert reader_secret in worker["secret_arns"]
