@@ -98,10 +98,12 @@ module "mlflow" {
     "--cors-allowed-origins", "https://${var.public_hostname}:${local.ports.mlflow}",
   ]
   environment = merge(local.database_environment, {
-    ENSURE_DATABASES         = "mlflow"
-    MLFLOW_BACKEND_DATABASE  = "mlflow"
-    MLFLOW_DISABLE_TELEMETRY = "true"
-    DO_NOT_TRACK             = "1"
+    ENSURE_DATABASES        = "mlflow"
+    MLFLOW_BACKEND_DATABASE = "mlflow"
+    # The server's job runner starts several ~250 MB processes for features this pipeline does not use.
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION = "false"
+    MLFLOW_DISABLE_TELEMETRY           = "true"
+    DO_NOT_TRACK                       = "1"
   })
   secrets     = local.database_secrets
   secret_arns = [local.database_secret_arn]
