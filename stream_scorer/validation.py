@@ -73,7 +73,13 @@ def _sort_out(payloads: Sequence[bytes]) -> tuple[list[list[Any]], list[int], li
 
 
 def _transpose(rows: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], ...]:
-    return tuple(zip(*rows, strict=True)) if rows else _EMPTY_COLUMNS
+    """Raises unless every row is a sequence of WIDTH items (rows that agree on another width, too)."""
+    if not rows:
+        return _EMPTY_COLUMNS
+    columns = tuple(zip(*rows, strict=True))
+    if len(columns) != WIDTH:
+        raise ValueError(f"records of {len(columns)} fields, not {WIDTH}")
+    return columns
 
 
 def decode_columns(payloads: Sequence[bytes]) -> DecodedColumns:
@@ -85,7 +91,7 @@ def decode_columns(payloads: Sequence[bytes]) -> DecodedColumns:
     loads = orjson.loads
     try:
         rows = [loads(payload) for payload in payloads]
-        columns = _transpose(rows)  # raises unless every row is a sequence of WIDTH items
+        columns = _transpose(rows)
         positions, suspects = list(range(len(payloads))), []
     except (orjson.JSONDecodeError, TypeError, ValueError):
         rows, positions, suspects = _sort_out(payloads)

@@ -92,3 +92,14 @@ def test_batches_without_a_valid_record(payloads: list[bytes]) -> None:
     assert len(decoded) == 0
     assert [r.index for r in decoded.rejections] == list(range(len(payloads)))
     assert all(column == () for column in decoded.columns)
+
+
+@pytest.mark.parametrize("width", [1, len(WIRE_V1_FIELDS) - 1, len(WIRE_V1_FIELDS) + 1])
+def test_records_that_agree_on_a_wrong_width_are_rejected_not_crashed(width: int) -> None:
+    # GIVEN a batch whose every record is an array of the same wrong length (e.g. a producer on another schema)
+    payloads = [orjson.dumps(list(range(width))) for _ in range(3)]
+    # WHEN it is decoded THEN each record is rejected with the contract's reason
+    decoded = decode_columns(payloads)
+    assert len(decoded) == 0
+    assert [r.index for r in decoded.rejections] == [0, 1, 2]
+    assert [r.reason for r in decoded.rejections] == [r.reason for r in decode_batch(payloads).rejections]
