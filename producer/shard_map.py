@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 HASH_KEY_SPACE = 2**128
+HASH_KEY_BYTES = 16
 
 
 def hash_key_of(partition_key: str) -> int:
@@ -37,6 +38,8 @@ class ShardMap:
             raise ValueError("a shard map needs at least one open shard")
         self._starts = [s.starting_hash_key for s in self.shards]
         self._check_coverage()
+        # Big-endian digests compare as bytes the way their integers compare: the hot path skips the int.
+        self._start_digests = [start.to_bytes(HASH_KEY_BYTES, "big") for start in self._starts]
 
     def _check_coverage(self) -> None:
         expected = 0
@@ -65,6 +68,11 @@ class ShardMap:
 
     def shard_for(self, partition_key: str) -> Shard:
         return self.shard_for_hash(hash_key_of(partition_key))
+
+    def shard_for_key_bytes(self, partition_key: bytes) -> Shard:
+        """:meth:`shard_for` of a key already encoded in UTF-8, without converting the digest to an int."""
+        digest = hashlib.md5(partition_key, usedforsecurity=False).digest()
+        return self.shards[bisect.bisect_right(self._start_digests, digest) - 1]
 
     @property
     def shard_ids(self) -> frozenset[str]:

@@ -1,7 +1,8 @@
 """Producer throughput and memory against an emulator of its own, all variants in one run.
 
-- aggregated: the producer's KinesisWriter (per-shard KPL aggregates, at most one aggregate per shard per
-  call, one call in flight) on ``RECORDS`` encoded customer records
+- aggregated: the producer's KinesisWriter with its defaults (per-shard KPL aggregates, at most one
+  aggregate per shard per call, one call in flight) on ``RECORDS`` encoded customer records; the same at
+  the KPL's default aggregate size (50 KiB) is reported next to it
 - unaggregated: the same payloads, one Kinesis record each, PutRecords with 500 per call
 - per_record: one PutRecord per record, timed on a ``PER_RECORD_SAMPLE`` sample
 - file: the real handler on generated CSV drops of growing size, each in a fresh process whose peak RSS
@@ -9,6 +10,8 @@
 
 Every variant writes to a fresh stream of its own. Payloads are encoded once beforehand (encoding is the
 same for all three and is reported on its own), so the variants differ only in how records travel.
+Next to wall-clock rates, the CPU seconds of this process (the producer) and of the emulator are
+reported per variant: their sum does not depend on what else the machine runs, which rates do.
 
 The emulator (moto's ThreadedMotoServer on a free port) runs in a child process: its work is the AWS
 side and must not compete with the producer for this process's interpreter lock. One emulator cost is
@@ -30,8 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 RECORDS = int(os.environ.get("PRODUCER_BENCH_RECORDS", "100000"))
 FILE_SIZES_MB = tuple(int(s) for s in os.environ.get("PRODUCER_BENCH_FILE_MB", "25,100").split(","))
 PER_RECORD_SAMPLE = 2_000
+KPL_DEFAULT_AGGREGATE_BYTES = 50 * 1024  # the KPL's AggregationMaxSize default, for comparison
 WARM_UP_RECORDS = 2_000
 PUT_RECORDS_BATCH = 500
 STREAM_SHARDS = 2
@@ -98,8 +103,39 @@ def _child(*args: str) -> list[str]:
     return [sys.executable, "-m", CHILD_MODULE, *args]
 
 
+@dataclass(frozen=True, slots=True)
+class Emulator:
+    endpoint_url: str
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the emulator process has used so far (Linux /proc; None elsewhere)."""
+        stat = Path(f"/proc/{self.pid}/stat")
+        if not stat.exists():
+            return None
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # fields from the third on: utime, stime at 11, 12
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(emulator: Emulator, work: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    """Runs ``work``; its result, plus wall seconds and the CPU seconds of both processes meanwhile."""
+    emulator_before, producer_before, started = emulator.cpu_seconds(), time.process_time(), time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - started
+    producer = time.process_time() - producer_before
+    emulator_after = emulator.cpu_seconds()
+    server = None if emulator_before is None or emulator_after is None else emulator_after - emulator_before
+    total = None if server is None else producer + server
+    cpu = {"producer": round(producer, 3), "emulator": _rounded(server), "total": _rounded(total)}
+    return result, {"seconds": seconds, "cpu_seconds": cpu}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 @contextmanager
-def emulator() -> Iterator[str]:
+def emulator() -> Iterator[Emulator]:
     """A fresh emulator in a child process; this process's AWS settings point at it until the end."""
     port = free_port()
     process = subprocess.Popen(
@@ -112,7 +148,7 @@ def emulator() -> Iterator[str]:
             raise RuntimeError(f"the emulator did not start (exit code {process.poll()})")
         os.environ.update({**FAKE_AWS_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
         _reset_clients()
-        yield os.environ["AWS_ENDPOINT_URL"]
+        yield Emulator(endpoint_url=os.environ["AWS_ENDPOINT_URL"], pid=process.pid)
     finally:
         assert process.stdin is not None
         process.stdin.close()
@@ -178,25 +214,35 @@ def _stored_user_records(stream: str) -> int:
     return total
 
 
-def _aggregated(payloads: Payloads) -> dict[str, Any]:
+def _warm_up(payloads: Payloads) -> None:
     from producer.kinesis_writer import KinesisWriter
 
-    kinesis = client("kinesis")
-    warm_up = KinesisWriter(stream_name=_stream("bench-warm-up"), kinesis=kinesis)
+    warm_up = KinesisWriter(stream_name=_stream("bench-warm-up"), kinesis=client("kinesis"))
     for key, data in payloads[:WARM_UP_RECORDS]:
         warm_up.add(key, data)
     warm_up.flush()
-    stream = _stream("bench-aggregated")
-    writer = KinesisWriter(stream_name=stream, kinesis=kinesis)
+
+
+def _aggregated(payloads: Payloads, emulator: Emulator, *, aggregate_bytes: int | None = None) -> dict[str, Any]:
+    from producer.kinesis_writer import DEFAULT_AGGREGATE_BYTES, KinesisWriter, WriteStats
+
+    aggregate_bytes = aggregate_bytes or DEFAULT_AGGREGATE_BYTES
+    stream = _stream(f"bench-aggregated-{aggregate_bytes}")
+    writer = KinesisWriter(stream_name=stream, kinesis=client("kinesis"), max_aggregate_bytes=aggregate_bytes)
     writer.shard_map  # noqa: B018 - listing the shards is set-up, not sending
-    started = time.perf_counter()
-    for key, data in payloads:
-        writer.add(key, data)
-    stats = writer.flush()
-    seconds = time.perf_counter() - started
+
+    def send() -> WriteStats:
+        for key, data in payloads:
+            writer.add(key, data)
+        return writer.flush()
+
+    stats, measured = _measured(emulator, send)
+    seconds = measured["seconds"]
     return {
         "records_per_s": round(len(payloads) / seconds),
         "seconds": round(seconds, 3),
+        "cpu_seconds": measured["cpu_seconds"],
+        "aggregate_bytes": aggregate_bytes,
         "kinesis_records": stats.kinesis_records,
         "put_calls": stats.put_calls,
         "bytes_per_record": round(stats.bytes_per_user_record, 1),
@@ -206,20 +252,25 @@ def _aggregated(payloads: Payloads) -> dict[str, Any]:
     }
 
 
-def _unaggregated(payloads: Payloads) -> dict[str, Any]:
+def _unaggregated(payloads: Payloads, emulator: Emulator) -> dict[str, Any]:
     kinesis = client("kinesis")
     stream = _stream("bench-unaggregated")
-    calls = failed = size = 0
-    started = time.perf_counter()
-    for start in range(0, len(payloads), PUT_RECORDS_BATCH):
-        batch = [{"Data": data, "PartitionKey": key} for key, data in payloads[start : start + PUT_RECORDS_BATCH]]
-        failed += kinesis.put_records(StreamName=stream, Records=batch)["FailedRecordCount"]
-        calls += 1
-        size += sum(len(e["Data"]) + len(e["PartitionKey"]) for e in batch)
-    seconds = time.perf_counter() - started
+
+    def send() -> tuple[int, int, int]:
+        calls = failed = size = 0
+        for start in range(0, len(payloads), PUT_RECORDS_BATCH):
+            batch = [{"Data": data, "PartitionKey": key} for key, data in payloads[start : start + PUT_RECORDS_BATCH]]
+            failed += kinesis.put_records(StreamName=stream, Records=batch)["FailedRecordCount"]
+            calls += 1
+            size += sum(len(e["Data"]) + len(e["PartitionKey"]) for e in batch)
+        return calls, failed, size
+
+    (calls, failed, size), measured = _measured(emulator, send)
+    seconds = measured["seconds"]
     return {
         "records_per_s": round(len(payloads) / seconds),
         "seconds": round(seconds, 3),
+        "cpu_seconds": measured["cpu_seconds"],
         "put_calls": calls,
         "failed_records": failed,
         "bytes_per_record": round(size / len(payloads), 1),
@@ -347,13 +398,16 @@ def _file(frame: Any) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     frame = _frame(RECORDS)
     payloads, encode_seconds = _payloads(frame)
-    with emulator():
-        aggregated = _aggregated(payloads)
-        unaggregated = _unaggregated(payloads)
+    with emulator() as local:
+        _warm_up(payloads)
+        aggregated = _aggregated(payloads, local)
+        unaggregated = _unaggregated(payloads, local)
+        kpl_default_size = _aggregated(payloads, local, aggregate_bytes=KPL_DEFAULT_AGGREGATE_BYTES)
         per_record = _per_record(payloads)
         file = _file(frame.head(10_000))
-    if aggregated["read_back_records"] != len(payloads):
-        raise AssertionError(f"{aggregated['read_back_records']} of {len(payloads)} aggregated records read back")
+    for variant in (aggregated, kpl_default_size):
+        if variant["read_back_records"] != len(payloads):
+            raise AssertionError(f"{variant['read_back_records']} of {len(payloads)} aggregated records read back")
     ratio = aggregated["records_per_s"] / unaggregated["records_per_s"]
     gigabyte = next((r for r in file["runs"] if r["size_mb"] >= 1000), None)
     return {
@@ -363,9 +417,14 @@ def run() -> dict[str, Any]:
         "encode": {"records_per_s": round(len(payloads) / encode_seconds)},
         "aggregated": aggregated,
         "unaggregated": unaggregated,
+        "aggregated_at_kpl_default_size": kpl_default_size,
         "per_record": per_record,
         "ratios": {
             "aggregated_vs_unaggregated": round(ratio, 1),
+            "aggregated_vs_unaggregated_cpu": _cpu_ratio(unaggregated, aggregated),
+            "aggregated_at_kpl_default_size_vs_unaggregated": round(
+                kpl_default_size["records_per_s"] / unaggregated["records_per_s"], 1
+            ),
             "aggregated_vs_per_record": round(aggregated["records_per_s"] / per_record["records_per_s"], 1),
         },
         "shard_capacity_records_per_s": {
@@ -385,6 +444,12 @@ def run() -> dict[str, Any]:
             },
         },
     }
+
+
+def _cpu_ratio(slower: dict[str, Any], faster: dict[str, Any]) -> float | None:
+    """How many times the CPU seconds (producer + emulator) of ``slower`` those of ``faster`` are."""
+    slow, fast = slower["cpu_seconds"]["total"], faster["cpu_seconds"]["total"]
+    return round(slow / fast, 1) if slow and fast else None
 
 
 def _peak_rss_mb() -> float:

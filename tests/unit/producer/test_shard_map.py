@@ -53,6 +53,22 @@ def test_record_ids_spread_evenly_over_the_shards(two_shards: ShardMap) -> None:
     assert abs(counts["shard-0"] - 5_000) < 250
 
 
+def test_the_byte_key_lookup_agrees_with_the_integer_one_on_every_side_of_a_boundary() -> None:
+    # GIVEN maps whose boundary is the exact hash of a key, or one above it
+    key = "6c18303c520e:17"
+    at = hash_key_of(key)
+    for start, expected in ((at, "upper"), (at + 1, "lower")):
+        shard_map = ShardMap([Shard("lower", 0, start - 1), Shard("upper", start, HASH_KEY_SPACE - 1)])
+        # WHEN the key is looked up from its bytes THEN it lands where the integer lookup puts it
+        assert shard_map.shard_for_key_bytes(key.encode()).shard_id == expected
+        assert shard_map.shard_for(key).shard_id == expected
+    # AND on an ordinary map both lookups agree for many record ids
+    quarter = HASH_KEY_SPACE // 4
+    four = ShardMap(Shard(f"s{i}", i * quarter, (i + 1) * quarter - 1) for i in range(4))
+    keys = [f"6c18303c520e:{row}" for row in range(1, 2_001)]
+    assert [four.shard_for_key_bytes(k.encode()) for k in keys] == [four.shard_for(k) for k in keys]
+
+
 def test_explicit_hash_key_is_the_starting_key(two_shards: ShardMap) -> None:
     assert [s.explicit_hash_key for s in two_shards.shards] == ["0", str(HALF)]
 
