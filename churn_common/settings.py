@@ -6,6 +6,9 @@ differ only in the values of these variables (mostly endpoints).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,6 +62,16 @@ class Settings(BaseSettings):
     min_precision: float = Field(0.70, alias="MIN_PRECISION")
     min_recall: float = Field(0.70, alias="MIN_RECALL")
     min_accuracy: float = Field(0.70, alias="MIN_ACCURACY")
+    alert_cooldown_seconds: float = Field(1800.0, alias="ALERT_COOLDOWN_SECONDS", ge=0)
+    grafana_url: str = Field("http://localhost:3000", alias="GRAFANA_URL")
+
+    retrain_enabled: bool = Field(False, alias="RETRAIN_ENABLED")
+    retrain_after_windows: int = Field(3, alias="RETRAIN_AFTER_WINDOWS", ge=1)
+    retrain_min_rows: int = Field(200, alias="RETRAIN_MIN_ROWS", ge=8)
+    challenger_alias: str = Field("challenger", alias="CHALLENGER_ALIAS")
+    evidently_workspace: Path | None = Field(None, alias="EVIDENTLY_WORKSPACE")
+    evidently_project: str = Field("churn-monitoring", alias="EVIDENTLY_PROJECT")
+    evidently_ui_port: int = Field(8000, alias="EVIDENTLY_UI_PORT")
 
     local_aws_port: int = Field(4566, alias="LOCAL_AWS_PORT")
     local_prefect_port: int = Field(4200, alias="LOCAL_PREFECT_PORT")
@@ -73,6 +86,10 @@ class Settings(BaseSettings):
         return self.mlflow_tracking_uri or f"sqlite:///{self.local_state_dir / 'mlflow' / 'mlflow.db'}"
 
     @property
+    def resolved_evidently_workspace(self) -> Path:
+        return self.evidently_workspace or self.local_state_dir / "evidently"
+
+    @property
     def mlflow_artifact_root(self) -> Path:
         return (self.local_state_dir / "mlflow" / "artifacts").resolve()
 
@@ -81,3 +98,23 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Settings are read once per process; tests call ``get_settings.cache_clear()`` after changing env."""
     return Settings()
+
+
+@contextmanager
+def environment_overrides(values: Mapping[str, str], *, keep_existing: bool = False) -> Iterator[None]:
+    """Set environment variables for a block, then put back what was there; settings are re-read both
+    times. ``keep_existing`` only fills variables that are not set (defaults a caller may override)."""
+    saved = {key: os.environ.get(key) for key in values}
+    for key, value in values.items():
+        if not (keep_existing and key in os.environ):
+            os.environ[key] = value
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, previous in saved.items():
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
+        get_settings.cache_clear()

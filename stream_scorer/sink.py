@@ -1,14 +1,18 @@
-"""Idempotent writes: one transaction per batch; a redelivered record (same event id) changes nothing.
+"""Idempotent writes: one transaction per batch; a redelivered record (same event id) changes nothing, and
+neither does a record sent again (same record id, e.g. a re-dropped file): each record is stored once, as
+it was first scored.
 
 All predictions of a batch go in with one idempotent statement: on Postgres the batch is COPYed (binary)
 into a session-local staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; on SQLite one
 ``INSERT ... SELECT ... FROM json_each(?) ON CONFLICT DO NOTHING`` reads the batch from one JSON
-document. Either way the database does the per-row work, not Python.
+document. Either way the database does the per-row work, not Python. A record id already stored is left
+out by the statement (``NOT EXISTS`` on the record id index); no two invocations of one shard overlap and
+a record id always maps to the same shard, so no other writer can insert the same record id meanwhile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +46,15 @@ def _record_ids(batch: ScoredBatch) -> list[str]:
     return list(map(record_id_for, batch.columns[1], batch.columns[2]))
 
 
+def _first_of_each_record(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows (record id second) without later copies of a record in the same batch."""
+    seen: set[str] = set()
+    for row in rows:
+        if row[1] not in seen:
+            seen.add(row[1])
+            yield row
+
+
 # --- Postgres: binary COPY into a staging table, then one INSERT ... SELECT ----------------------------
 
 _FEATURE_PG_TYPES = tuple("float8" if name == "customer_value" else "int4" for name in FEATURE_COLUMNS)
@@ -70,7 +83,9 @@ _INSERT_FROM_STAGE = (
     f"SELECT {', '.join(_quote(n) for n in _COPIED_AS_IS)}, "
     f"to_timestamp(event_ms / 1000.0), to_timestamp(arrival_s), %(scored_at)s, %(model_name)s, %(model_version)s, "
     f"{', '.join(_quote(n) for n in FEATURE_COLUMNS)} "
-    f"FROM {STAGING_TABLE} ON CONFLICT (event_id) DO NOTHING"
+    f"FROM {STAGING_TABLE} AS staged "
+    f"WHERE NOT EXISTS (SELECT 1 FROM predictions AS stored WHERE stored.record_id = staged.record_id) "
+    f"ON CONFLICT (event_id) DO NOTHING"
 )
 
 
@@ -98,7 +113,7 @@ def _copy_then_insert(connection: Connection, batch: ScoredBatch, scored_at: dat
             cursor.execute(_CREATE_STAGE)
             with cursor.copy(_COPY_STAGE) as copy:
                 copy.set_types([pg_type for _, pg_type in _STAGE_COLUMNS])
-                for row in rows:
+                for row in _first_of_each_record(rows):
                     copy.write_row(row)
             cursor.execute(_INSERT_FROM_STAGE, params)
             return int(cursor.rowcount)
@@ -130,7 +145,9 @@ _INSERT_FROM_JSON = (
     f"event_time, scored_at, model_name, model_version) "
     f"SELECT {', '.join(f'value ->> {_DOC_AT[n]}' for n in _DOC_DIRECT)}, "
     f"{_SQLITE_EVENT_TIME}, ?, ?, ? "
-    f"FROM json_each(?) WHERE true ON CONFLICT (event_id) DO NOTHING"
+    f"FROM json_each(?) "
+    f"WHERE NOT EXISTS (SELECT 1 FROM predictions AS stored WHERE stored.record_id = value ->> {_DOC_AT['record_id']}) "
+    f"ON CONFLICT (event_id) DO NOTHING"
 )
 
 
@@ -147,18 +164,20 @@ def _insert_from_json(connection: Connection, batch: ScoredBatch, scored_at: dat
     columns = batch.columns
     document = orjson.dumps(
         list(
-            zip(
-                batch.event_ids,
-                _record_ids(batch),
-                map(arrival_text.__getitem__, batch.arrival_times),
-                batch.probabilities,
-                batch.predictions,
-                columns[1],
-                columns[2],
-                columns[3],
-                columns[LABEL_INDEX],
-                *columns[FEATURE_SLICE],
-                strict=True,
+            _first_of_each_record(
+                zip(
+                    batch.event_ids,
+                    _record_ids(batch),
+                    map(arrival_text.__getitem__, batch.arrival_times),
+                    batch.probabilities,
+                    batch.predictions,
+                    columns[1],
+                    columns[2],
+                    columns[3],
+                    columns[LABEL_INDEX],
+                    *columns[FEATURE_SLICE],
+                    strict=True,
+                )
             )
         )
     )

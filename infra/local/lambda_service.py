@@ -61,6 +61,11 @@ class LambdaContext:
         return int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000)
 
 
+def checkpoint_key(stream_arn: str, shard_id: str) -> str:
+    """Under which key a shard's checkpoint is kept."""
+    return f"{stream_arn}/{shard_id}"
+
+
 class CheckpointStore:
     """Per-shard checkpoints (last fully processed sequence number), persisted atomically as JSON."""
 
@@ -275,7 +280,7 @@ class KinesisShardPoller:
         self._retry_base_seconds = retry_base_seconds
         self._kinesis, self._sqs = client("kinesis"), client("sqs")
         self._region = self._kinesis.meta.region_name
-        self._key = f"{stream_arn}/{shard_id}"
+        self._key = checkpoint_key(stream_arn, shard_id)
         self._iterator: str | None = None
         self._shard_closed = False
         self._pending: list[_Pending] = []
@@ -556,7 +561,9 @@ class LambdaService:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
+        """True when every poller thread has ended (each finishes the invocation it is in first)."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+        return not any(thread.is_alive() for thread in self._threads)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +22,7 @@ from churn_common.aws import client
 from churn_common.settings import Settings, get_settings
 from infra.local.lambda_service import (
     CheckpointStore,
+    Handler,
     KinesisMappingConfig,
     LambdaService,
     SqsEventSource,
@@ -38,8 +40,21 @@ TELEMETRY_OFF = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 PREFECT_START_TIMEOUT_SECONDS = 90
+PREFECT_DRAIN_TIMEOUT_SECONDS = 15
+LAMBDA_STOP_TIMEOUT_SECONDS = 120
 LOGGED_PACKAGES = ("infra", "producer", "stream_scorer")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+HandlerWrapper = Callable[[str, Handler], Handler]
+CheckpointStoreFactory = Callable[[Path], CheckpointStore]
+
+
+def unwrapped(_function_name: str, handler: Handler) -> Handler:
+    return handler
+
+
+def checkpoints_path(settings: Settings) -> Path:
+    return settings.local_state_dir / "lambda" / "checkpoints.json"
 
 
 def local_environment(settings: Settings) -> dict[str, str]:
@@ -69,11 +84,44 @@ def _wait_http(url: str, *, timeout: float, process: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _reset_emulator(settings: Settings) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{settings.local_aws_port}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def _drain_prefect_workers() -> None:
+    """Flow runs in this process send their logs and events in the background. Sent before the server
+    stops, none is left retrying against a dead server, which would hang whoever drains them later
+    (e.g. ``prefect_test_harness`` in the same process)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=PREFECT_DRAIN_TIMEOUT_SECONDS)
+    EventsWorker.drain_all(timeout=PREFECT_DRAIN_TIMEOUT_SECONDS)
+
+
 class LocalStack(AbstractContextManager["LocalStack"]):
     """Starts every local part in order and stops them in reverse; usable as a context manager."""
 
-    def __init__(self, *, with_prefect: bool = True, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        with_prefect: bool = True,
+        log_dir: Path | None = None,
+        wrap_handler: HandlerWrapper = unwrapped,
+        serve_monitor: bool = True,
+        checkpoint_store: CheckpointStoreFactory = CheckpointStore,
+    ) -> None:
+        """``wrap_handler(function_name, handler)`` returns what the Lambda service invokes instead of each
+        handler: benchmarks observe invocations through it (the handlers themselves stay the real ones).
+        ``serve_monitor=False`` starts the Prefect server without the scheduled monitor deployment, for
+        callers that run the monitor flow themselves; ``checkpoint_store`` opens the shard checkpoints (a
+        chaos run hands in one that dies between a commit and its checkpoint)."""
         self._with_prefect = with_prefect
+        self._wrap_handler = wrap_handler
+        self._serve_monitor = serve_monitor
+        self._checkpoint_store = checkpoint_store
         self._moto = None
         self._lambda: LambdaService | None = None
         self._processes: list[subprocess.Popen[bytes]] = []
@@ -103,11 +151,23 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=settings.local_aws_port, verbose=False)
         self._moto.start()
         _wait_http(f"http://127.0.0.1:{settings.local_aws_port}/moto-api/", timeout=10)
+        # Every run starts from an empty emulator and no checkpoints, as a new process does: the emulator keeps
+        # its state per process, and checkpoints of an earlier run's stream would skip records of this one.
+        _reset_emulator(settings)
+        checkpoints_path(settings).unlink(missing_ok=True)
         self.resources = provision(settings)
         self._start_lambda_service(settings, self.resources)
         if self._with_prefect:
             self._start_prefect(settings)
         return self
+
+    def restart_lambda_service(self) -> None:
+        """Stop the Lambda service (every poller thread ended) and start a fresh one, which resumes from the
+        persisted checkpoints: what happens when its process is killed and started again."""
+        assert self.resources is not None, "stack not started"
+        if self._lambda is not None and not self._lambda.stop(LAMBDA_STOP_TIMEOUT_SECONDS):
+            raise RuntimeError(f"the Lambda service did not stop within {LAMBDA_STOP_TIMEOUT_SECONDS} s")
+        self._start_lambda_service(get_settings(), self.resources)
 
     def _start_lambda_service(self, settings: Settings, resources: StackResources) -> None:
         from producer.handler import lambda_handler as producer_handler
@@ -120,7 +180,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 name="producer",
                 queue_url=resources.file_drops_queue_url,
                 queue_arn=resources.file_drops_queue_arn,
-                handler=producer_handler,
+                handler=self._wrap_handler("producer", producer_handler),
                 batch_size=mappings["producer"]["batch_size"],
             )
         )
@@ -128,11 +188,11 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             name="stream_scorer",
             stream_name=resources.stream_name,
             stream_arn=resources.stream_arn,
-            handler=scorer_handler,
+            handler=self._wrap_handler("stream_scorer", scorer_handler),
             config=KinesisMappingConfig.from_mapping(
                 mappings["stream_scorer"], on_failure_queue_url=resources.scorer_dlq_url
             ),
-            checkpoints=CheckpointStore(settings.local_state_dir / "lambda" / "checkpoints.json"),
+            checkpoints=self._checkpoint_store(checkpoints_path(settings)),
         )
         service.start()
         self._lambda = service
@@ -162,11 +222,14 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             timeout=PREFECT_START_TIMEOUT_SECONDS,
             process=server,
         )
-        self._spawn("batch-monitor", [sys.executable, "-m", "batch_monitor.serve"])
+        if self._serve_monitor:
+            self._spawn("batch-monitor", [sys.executable, "-m", "batch_monitor.serve"])
 
     def stop(self) -> None:
         if self._lambda is not None:
             self._lambda.stop()
+        if self._with_prefect:
+            _drain_prefect_workers()
         for process in reversed(self._processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)

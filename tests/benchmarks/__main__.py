@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from churn_common.settings import get_settings
-from tests.benchmarks import monitor_benchmark, producer_benchmark, scorer_benchmark
+from tests.benchmarks import e2e_benchmark, monitor_benchmark, producer_benchmark, scorer_benchmark
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "scorer": scorer_benchmark.run,
     "producer": producer_benchmark.run,
     "monitor": monitor_benchmark.run,
+    "e2e": e2e_benchmark.run,
 }
 
 

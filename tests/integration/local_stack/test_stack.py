@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 import pytest
+from moto.moto_api._internal.models import moto_api_backend
 
 from churn_common.aws import client
+from infra.local.lambda_service import Handler
 from infra.local.stack import LocalStack
 from tests.conftest import free_port
 
@@ -41,3 +45,41 @@ def test_stack_provisions_terraform_names_and_restores_the_environment(env, tmp_
         assert streams == ["customer-records"]
     # THEN afterwards the environment is as it was
     assert os.environ.get("AWS_ENDPOINT_URL") == before
+
+
+def _delivered_keys(records: int, *, run: str, received: set[str]) -> bool:
+    """Put ``records`` records on the stream, then wait until the scorer function received them all."""
+    keys = [f"{run}-{i}" for i in range(records)]
+    client("kinesis").put_records(
+        StreamName="customer-records", Records=[{"Data": b"x", "PartitionKey": key} for key in keys]
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not set(keys) <= received:
+        time.sleep(0.2)
+    return set(keys) <= received
+
+
+def test_a_new_stack_run_delivers_its_fresh_stream_from_the_start(env, tmp_path) -> None:
+    # GIVEN a stack whose scorer function only records what it receives, run once in a state folder:
+    # its Lambda service checkpointed the stream's records there
+    env(LOCAL_STATE_DIR=str(tmp_path), LOCAL_AWS_PORT=str(free_port()))
+    received: set[str] = set()
+
+    def recorder(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        received.update(r["kinesis"]["partitionKey"] for r in event["Records"])
+        return {"batchItemFailures": []}
+
+    def wrap(name: str, handler: Handler) -> Handler:
+        return recorder if name == "stream_scorer" else handler
+
+    with LocalStack(with_prefect=False, wrap_handler=wrap):
+        assert _delivered_keys(40, run="first", received=received)
+    # WHEN the stack runs again in the same folder from a new process (whose emulator holds no stream yet)
+    moto_api_backend.reset()
+    received.clear()
+    with LocalStack(with_prefect=False, wrap_handler=wrap):
+        # THEN every record of the new stream reaches the function (the earlier checkpoints skip none),
+        # and nothing of the earlier run's stream comes back
+        assert _delivered_keys(10, run="second", received=received)
+        time.sleep(1.5)
+    assert received == {f"second-{i}" for i in range(10)}

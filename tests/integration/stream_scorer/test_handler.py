@@ -200,3 +200,15 @@ def test_all_predictions_of_a_batch_are_written_by_one_statement(sqlite_url, mod
     assert len(writes) == 1
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(predictions)).scalar_one() == 1000
+
+
+def test_a_record_sent_again_is_scored_once(database_url, models, count_rows) -> None:
+    # GIVEN 50 records of a file, one of them twice in the same batch (its file was re-sent meanwhile)
+    records = [customer_record(row=i) for i in range(1, 51)]
+    engine = get_engine(database_url)
+    first = kinesis_event(encoded([*records[:30], records[7], *records[30:]]), first_sequence=1)
+    # WHEN that batch is handled, then the whole file again under new sequence numbers (a re-dropped file)
+    handle(first, models=models, engine=engine)
+    handle(kinesis_event(encoded(records), first_sequence=1_000), models=models, engine=engine)
+    # THEN each record is stored once: no row shares its record id with another
+    assert count_rows() == count_rows(distinct_records=True) == 50

@@ -1,0 +1,112 @@
+"""``python -m infra.local.chaos`` (``make chaos``): stream at least 100,000 rows through the local stack
+under injected faults, reconcile, write ``.local/bench/chaos.json``; exit 1 when an invariant fails."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from churn_common.settings import get_settings
+from infra.local.chaos.options import (
+    DEFAULT_LATENESS_SECONDS,
+    DEFAULT_RATE,
+    DEFAULT_SETTLE_TIMEOUT_SECONDS,
+    DEFAULT_WINDOW_SECONDS,
+    ChaosOptions,
+)
+from infra.local.chaos.plan import DEFAULT_SEED, DEFAULT_SIZE
+from infra.local.chaos.reconcile import ChaosResult
+from infra.local.chaos.scratch_database import PostgresUnavailableError, postgres_server
+
+RESULT_FILE = Path("bench") / "chaos.json"
+LOG_FILE = Path("logs") / "chaos.log"
+
+
+def _log_to_file(state_dir: Path) -> Path:
+    """Component logs (tracebacks of the injected faults included) go to a file, not over the progress bars;
+    so do the scorer's JSON lines, which a Lambda writes to stdout. Before Prefect is imported: it reads its
+    logging settings then."""
+    from stream_scorer import handler
+    from stream_scorer.telemetry import JsonLinesHandler
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    path = state_dir / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=path,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(threadName)s %(name)s %(message)s",
+        force=True,
+    )
+    scorer = handler.log  # set up when the handler module is imported, which has happened now
+    for json_lines in [h for h in scorer.handlers if isinstance(h, JsonLinesHandler)]:
+        scorer.removeHandler(json_lines)
+    scorer.propagate = True
+    return path
+
+
+def print_result(result: ChaosResult, console: Console) -> None:
+    table = Table(title="Chaos run")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name in ("rows_in", "scored_unique", "rejected", "duplicate_rows", "missing"):
+        table.add_row(name, f"{getattr(result, name):,}")
+    table.add_row("windows evaluated / expected", f"{result.windows_evaluated} / {result.windows_expected}")
+    for kind, count in result.faults_injected.items():
+        table.add_row(f"fault: {kind}", f"{count:,}")
+    console.print(table)
+    for name, holds in result.invariants.items():
+        console.print(f"{'[green]holds[/]' if holds else '[red]FAILS[/]'}  {name}")
+
+
+def main(
+    *,
+    size: Annotated[int, typer.Option(help="input rows: file drops, simulated and poison records")] = DEFAULT_SIZE,
+    seed: Annotated[int, typer.Option(help="seed of the workload and of the fault plan")] = DEFAULT_SEED,
+    rate: Annotated[float, typer.Option(help="records per second of the simulator")] = DEFAULT_RATE,
+    window_seconds: Annotated[int, typer.Option(help="monitoring window length")] = DEFAULT_WINDOW_SECONDS,
+    lateness_seconds: Annotated[float, typer.Option(help="monitoring window lateness")] = DEFAULT_LATENESS_SECONDS,
+    settle_timeout: Annotated[
+        float, typer.Option(help="seconds to wait for the pipeline to settle after the workload")
+    ] = DEFAULT_SETTLE_TIMEOUT_SECONDS,
+    postgres: Annotated[
+        str | None,
+        typer.Option(help="Postgres server for the run's scratch database (default: DATABASE_URL's, else local)"),
+    ] = None,
+) -> None:
+    console = Console()
+    settings = get_settings()
+    log_path = _log_to_file(settings.local_state_dir)
+    from infra.local.chaos.run import run_chaos  # Prefect and Evidently, configured by now
+
+    options = ChaosOptions(
+        size=size,
+        seed=seed,
+        rate=rate,
+        window_seconds=window_seconds,
+        lateness_seconds=lateness_seconds,
+        settle_timeout_seconds=settle_timeout,
+        postgres_server=postgres or postgres_server(settings.database_url),
+    )
+    try:
+        result = run_chaos(options, console=console)
+    except PostgresUnavailableError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=2) from None
+    print_result(result, console)
+    target = get_settings().local_state_dir / RESULT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(result.model_dump_json(indent=2))
+    console.print(f"result written to {target} in {result.run['wall_seconds']} s; component logs in {log_path}")
+    if not result.passed:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,120 @@
+"""The threads of a chaos run besides the main one: the file dropper and the Lambda service's supervisor,
+each a callable run by a :class:`Worker` that keeps its result or error."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from churn_common.aws import client
+from churn_common.settings import get_settings
+from infra.local.chaos.injectors import CheckpointsThatDie
+from infra.local.chaos.observe import object_exists
+from infra.local.chaos.plan import FaultPlan
+from infra.local.chaos.workload import DropFile
+from infra.local.stack import LocalStack
+from producer.manifest import Manifest, read_manifest
+
+POLL_SECONDS = 0.5
+DROP_TIMEOUT_SECONDS = 300.0
+
+
+class Worker(threading.Thread):
+    """A thread that keeps what its target returned or raised, for the main thread to look at."""
+
+    def __init__(self, name: str, target: Callable[[], Any]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_function = target
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._target_function()
+        except BaseException as exc:
+            self.error = exc
+
+
+@dataclass
+class FileDrops:
+    """Drops each file at its planned moment, then the planned one again once it was processed and moved."""
+
+    files: list[DropFile]
+    plan: FaultPlan
+    stream_seconds: float
+    say: Callable[[str], None]
+    stop: threading.Event
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    repeat: Manifest | None = None
+
+    def __call__(self) -> None:
+        settings = get_settings()
+        s3 = client("s3")
+        started = time.monotonic()
+        for drop, at in zip(self.files, self.plan.drop_at, strict=True):
+            self._sleep_until(started + at * self.stream_seconds)
+            s3.upload_file(str(drop.path), settings.bucket, self._key(drop))
+            self.say(f"dropped {drop.name} ({drop.rows:,} rows)")
+        for drop in self.files:
+            self.manifests[drop.name] = self._wait_for(drop, lambda m: m.status == "processed")
+        again = self.files[self.plan.redropped_file]
+        self._wait_until(lambda: not object_exists(s3, bucket=settings.bucket, key=self._key(again)))
+        s3.upload_file(str(again.path), settings.bucket, self._key(again))
+        self.say(f"fault: dropped {again.name} a second time")
+        self.repeat = self._wait_for(again, lambda m: m.repeat)
+        self.manifests[again.name] = self.repeat
+
+    @staticmethod
+    def _key(drop: DropFile) -> str:
+        return f"{get_settings().input_prefix}{drop.name}"
+
+    def _wait_for(self, drop: DropFile, condition: Callable[[Manifest], bool]) -> Manifest:
+        settings = get_settings()
+        key = f"{settings.manifest_prefix}{drop.name}.json"
+        found: list[Manifest] = []
+
+        def arrived() -> bool:
+            manifest = read_manifest(client("s3"), bucket=settings.bucket, key=key)
+            if manifest is not None and condition(manifest):
+                found.append(manifest)
+            return bool(found)
+
+        self._wait_until(arrived)
+        return found[0]
+
+    def _wait_until(self, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + DROP_TIMEOUT_SECONDS
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"file drops: no progress in {DROP_TIMEOUT_SECONDS:.0f} s")
+            if self.stop.wait(POLL_SECONDS):
+                raise InterruptedError("stopped")
+
+    def _sleep_until(self, moment: float) -> None:
+        if self.stop.wait(max(0.0, moment - time.monotonic())):
+            raise InterruptedError("stopped")
+
+
+@dataclass
+class Supervisor:
+    """Restarts the Lambda service once it was killed, as a process supervisor would."""
+
+    stack: LocalStack
+    checkpoints: CheckpointsThatDie
+    say: Callable[[str], None]
+    stop: threading.Event
+    downtime_seconds: float | None = None
+
+    def __call__(self) -> None:
+        while not self.checkpoints.died.wait(POLL_SECONDS):
+            if self.stop.is_set():
+                return
+        died = time.monotonic()
+        shard, sequence = self.checkpoints.lost_checkpoint or ("?", "?")
+        self.say(f"fault: Lambda service killed after committing {shard.rsplit('/', 1)[-1]} up to {sequence}")
+        self.stack.restart_lambda_service()
+        self.downtime_seconds = round(time.monotonic() - died, 2)
+        self.say(f"Lambda service restarted after {self.downtime_seconds} s, resuming from its checkpoints")
