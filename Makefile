@@ -17,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-unit bench lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
+.PHONY: setup demo test test-unit bench chaos lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
 	checkov docker-requirements plan apply destroy
 
 setup: $(STAMP)
@@ -39,6 +39,9 @@ test-unit: setup
 
 bench: setup  ## Benchmarks; JSON results under .local/bench/
 	$(PY) -m tests.benchmarks
+
+chaos: setup  ## 100,000 rows through the local stack under injected faults, reconciled; .local/bench/chaos.json
+	$(PY) -m infra.local.chaos
 
 # checkov pins versions (boto3, packaging, ...) that conflict with Pipfile.lock: it gets a virtual
 # environment of its own under .local/tools, created once per version of its requirements file.
@@ -82,6 +85,9 @@ simulate-file-drops: setup  ## Upload the sample files to the running stack's in
 
 simulate-stream: setup  ## Put generated records on the running stack's stream at a rate
 	$(PY) -m producer.simulate stream
+
+evidently-ui: setup  ## Evidently UI on the monitor's local workspace (EVIDENTLY_WORKSPACE, port EVIDENTLY_UI_PORT)
+	$(PY) -m batch_monitor.reports
 
 clean:
 	rm -rf .local

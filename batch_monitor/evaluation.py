@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from batch_monitor.windows import Window
 
 QUALITY_FIELDS: tuple[str, ...] = ("f1", "precision", "recall", "accuracy")
+ESTIMATED_PREFIX = "estimated_"
+# Confidence-based estimates (batch_monitor.performance_estimation): the quality fields and ROC AUC.
+ESTIMATED_FIELDS: tuple[str, ...] = tuple(f"{ESTIMATED_PREFIX}{name}" for name in (*QUALITY_FIELDS, "roc_auc"))
 
 
 class EvaluationStatus(StrEnum):
@@ -33,7 +37,8 @@ class WindowEvaluation:
     """What the monitor learnt about one window and model version (``html`` is the Evidently report).
 
     ``n_drift_rows`` is how many of the ``n_rows`` records the drift scores rest on: all of them, or the
-    uniform sample of a large window. Row counts and quality are always over all records.
+    uniform sample of a large window. Row counts and quality are always over all records. The ``estimated_*``
+    figures rest on the same rows as drift and need no labels.
     """
 
     window: Window
@@ -50,7 +55,14 @@ class WindowEvaluation:
     precision: float | None = None
     recall: float | None = None
     accuracy: float | None = None
+    estimated_f1: float | None = None
+    estimated_precision: float | None = None
+    estimated_recall: float | None = None
+    estimated_accuracy: float | None = None
+    estimated_roc_auc: float | None = None
     html: str | None = field(default=None, repr=False)
+    # The Evidently runs behind ``html``, for the local workspace (batch_monitor.reports.add_to_workspace).
+    snapshots: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def drifted_columns(self) -> tuple[ColumnDrift, ...]:
@@ -64,4 +76,10 @@ class WindowEvaluation:
     def quality(self) -> dict[str, float]:
         """The classification metrics that could be computed (empty without enough labels)."""
         values = {name: getattr(self, name) for name in QUALITY_FIELDS}
+        return {name: value for name, value in values.items() if value is not None}
+
+    @property
+    def estimated_quality(self) -> dict[str, float]:
+        """The estimated metrics by their plain names (``f1``, ..., ``roc_auc``); empty when not estimated."""
+        values = {name.removeprefix(ESTIMATED_PREFIX): getattr(self, name) for name in ESTIMATED_FIELDS}
         return {name: value for name, value in values.items() if value is not None}

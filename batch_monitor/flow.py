@@ -1,27 +1,46 @@
 """The ``batch-monitor`` Prefect flow: every closed, not yet evaluated window, oldest first.
 
-Per window and model version: read its predictions (a uniform sample of a large window, with exact counts),
-compare them with that version's reference (Evidently), put the HTML report in S3, decide alerts, record
-them, store the results. Alerts are published after the windows, from the ledger, so an alert recorded by a
-run that crashed goes out with the next one.
+First the early-warning detector consumes every prediction scored since its last run, closed window or not
+(:mod:`batch_monitor.early_warning`). Then per window and model version: read its predictions (a uniform
+sample of a large window, with exact counts), compare them with that version's reference (Evidently),
+estimate its quality from the calibrated probabilities, put the HTML report in S3, judge each alert kind,
+record the window's alerts through each kind's episode (e-mail, held back by the cool-down, or recovered:
+:mod:`batch_monitor.episodes`), store the results. Alerts are published after the windows, from the ledger,
+so an alert recorded by a run that crashed goes out with the next one.
 A window whose evaluation fails stays pending (nothing is stored for it) and is retried by the next run;
-the other windows are still evaluated, and the run ends failed so the failure is visible.
+the other windows are still evaluated, and the run ends failed so the failure is visible. A failing detector
+does not hold the windows back either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from batch_monitor.alerts import Alert, Thresholds, decide_alerts, merge_alerts, publish_unsent, record_alerts
+from batch_monitor.alert_ledger import RecordedAlert, publish_unsent, record_window_alerts
+from batch_monitor.alerts import (
+    WINDOW_KINDS,
+    Alert,
+    AlertKind,
+    Links,
+    Thresholds,
+    dashboard_url,
+    decide_alerts,
+    merge_alerts,
+    recovery_alert,
+    window_verdicts,
+)
+from batch_monitor.early_warning import run_detector
+from batch_monitor.episodes import merge_verdicts
 from batch_monitor.evaluation import WindowEvaluation
 from batch_monitor.reference import load_reference
-from batch_monitor.reports import upload_report
+from batch_monitor.reports import add_evaluation_to_workspace, upload_report
+from batch_monitor.retraining.flow import retrain_if_due
 from batch_monitor.store import store_evaluation
 from batch_monitor.window_evaluation import evaluate_stored_window
 from batch_monitor.windows import PendingWindow, as_utc, pending_windows
@@ -47,6 +66,11 @@ class WindowSummary(BaseModel):
     precision: float | None
     recall: float | None
     accuracy: float | None
+    estimated_f1: float | None = None
+    estimated_precision: float | None = None
+    estimated_recall: float | None = None
+    estimated_accuracy: float | None = None
+    estimated_roc_auc: float | None = None
     report_uri: str | None
     alerts: list[str]
 
@@ -58,14 +82,49 @@ class SentAlertSummary(BaseModel):
     message_id: str
 
 
+class RecordedAlertSummary(BaseModel):
+    """A ledger row this run wrote: ``sent`` and ``recovery`` are e-mailed, ``suppressed`` only recorded."""
+
+    kind: str
+    window_start: datetime
+    status: str
+    subject: str
+
+
+class EarlyWarningSummary(BaseModel):
+    model_version: str
+    direction: str
+    before: float
+    after: float
+    started_at: datetime
+    detected_at: datetime
+
+
+class DetectorSummary(BaseModel):
+    consumed: int
+    early_warnings: list[EarlyWarningSummary]
+    recorded_alerts: list[RecordedAlertSummary]
+
+
+class EvaluatedWindow(BaseModel):
+    versions: list[WindowSummary]
+    recorded_alerts: list[RecordedAlertSummary]
+
+
 class MonitorSummary(BaseModel):
     windows: list[WindowSummary]
     alerts_sent: list[SentAlertSummary]
     failed_windows: list[str]
+    recorded_alerts: list[RecordedAlertSummary] = []
+    detector: DetectorSummary | None = None
 
 
 class WindowsFailedError(RuntimeError):
     """Some windows could not be evaluated; they stay pending for the next run."""
+
+
+class DetectorFailedError(RuntimeError):
+    """The early-warning detector failed; its state is as the last completed page left it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +135,9 @@ class MonitorConfig:
     reports_prefix: str
     min_rows: int
     thresholds: Thresholds
+    lateness_seconds: float
+    cooldown_seconds: float
+    grafana_url: str
 
 
 def _summary(evaluation: WindowEvaluation, *, report_uri: str | None, alerts: list[Alert]) -> WindowSummary:
@@ -95,16 +157,54 @@ def _summary(evaluation: WindowEvaluation, *, report_uri: str | None, alerts: li
         precision=evaluation.precision,
         recall=evaluation.recall,
         accuracy=evaluation.accuracy,
+        estimated_f1=evaluation.estimated_f1,
+        estimated_precision=evaluation.estimated_precision,
+        estimated_recall=evaluation.estimated_recall,
+        estimated_accuracy=evaluation.estimated_accuracy,
+        estimated_roc_auc=evaluation.estimated_roc_auc,
         report_uri=report_uri,
         alerts=[str(a.kind) for a in alerts],
     )
 
 
+def _recorded(alerts: list[RecordedAlert]) -> list[RecordedAlertSummary]:
+    return [
+        RecordedAlertSummary(kind=a.kind, window_start=a.window_start, status=str(a.status), subject=a.subject)
+        for a in alerts
+    ]
+
+
+@task(name="detect-shifts", cache_policy=NO_CACHE)
+def detect_shifts(config: MonitorConfig, now: datetime) -> DetectorSummary:
+    """Page-Hinkley over every prediction scored up to ``now`` less the lateness, closed window or not."""
+    run = run_detector(
+        get_engine(config.database_url),
+        model_name=config.model_name,
+        until=now - timedelta(seconds=config.lateness_seconds),
+        cooldown=timedelta(seconds=config.cooldown_seconds),
+        grafana_url=config.grafana_url,
+    )
+    warnings = [
+        EarlyWarningSummary(
+            model_version=s.model_version,
+            direction=str(s.shift.direction),
+            before=s.shift.before,
+            after=s.shift.after,
+            started_at=datetime.fromtimestamp(s.shift.started_at, tz=UTC),
+            detected_at=datetime.fromtimestamp(s.detected_at, tz=UTC),
+        )
+        for s in run.shifts
+    ]
+    get_run_logger().info("detector consumed %d prediction(s), %d shift(s)", run.consumed, len(warnings))
+    return DetectorSummary(consumed=run.consumed, early_warnings=warnings, recorded_alerts=_recorded(run.recorded))
+
+
 @task(name="evaluate-window", cache_policy=NO_CACHE, task_run_name="evaluate-{pending.window.label}")
-def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> list[WindowSummary]:
+def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> EvaluatedWindow:
     """All model versions seen in one window; alerts are recorded before the results, see the module doc."""
     engine = get_engine(config.database_url)
     evaluated_at = datetime.now(tz=UTC)
+    dashboard = dashboard_url(config.grafana_url, start=pending.window.start, end=pending.window.end)
     results: list[tuple[WindowEvaluation, str | None, list[Alert]]] = []
     for version in pending.versions:
         evaluation = evaluate_stored_window(
@@ -126,8 +226,26 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> li
                 window=pending.window,
                 model_version=version,
             )
-        results.append((evaluation, report_uri, decide_alerts(evaluation, config.thresholds, report_uri=report_uri)))
-    record_alerts(engine, merge_alerts([a for _, _, decided in results for a in decided]), now=evaluated_at)
+        add_evaluation_to_workspace(evaluation)
+        decided = decide_alerts(evaluation, config.thresholds, report_uri=report_uri, dashboard_url=dashboard)
+        results.append((evaluation, report_uri, decided))
+    verdicts = [window_verdicts(e, config.thresholds) for e, _, _ in results]
+    evaluations = [e for e, _, _ in results]
+
+    def recovery(kind: AlertKind, since: datetime | None) -> Alert:
+        report = next((uri for _, uri, _ in results if uri is not None), None)
+        links = Links(report_uri=report, dashboard_url=dashboard)
+        return recovery_alert(kind, evaluations, config.thresholds, since=since, links=links)
+
+    recorded = record_window_alerts(
+        engine,
+        window=pending.window,
+        verdicts={kind: merge_verdicts([v[kind] for v in verdicts]) for kind in WINDOW_KINDS},
+        crossed=merge_alerts([a for _, _, decided in results for a in decided]),
+        recovery=recovery,
+        cooldown=timedelta(seconds=config.cooldown_seconds),
+        now=evaluated_at,
+    )
     for evaluation, report_uri, _ in results:
         store_evaluation(engine, evaluation, report_uri=report_uri, evaluated_at=evaluated_at)
     summaries = [_summary(e, report_uri=uri, alerts=decided) for e, uri, decided in results]
@@ -141,7 +259,7 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> li
             s.drift_share,
             s.alerts or "none",
         )
-    return summaries
+    return EvaluatedWindow(versions=summaries, recorded_alerts=_recorded(recorded))
 
 
 @task(name="publish-alerts", cache_policy=NO_CACHE)
@@ -169,25 +287,44 @@ def monitor_windows(
         reports_prefix=settings.reports_prefix,
         min_rows=min_rows or settings.window_min_rows,
         thresholds=Thresholds.from_settings(settings),
+        lateness_seconds=settings.window_lateness_seconds if lateness_seconds is None else lateness_seconds,
+        cooldown_seconds=settings.alert_cooldown_seconds,
+        grafana_url=settings.grafana_url,
     )
+    moment = as_utc(now) if now else datetime.now(tz=UTC)
+    detection = detect_shifts(config, moment, return_state=True)
+    detector = detection.result() if detection.is_completed() else None
     pending = pending_windows(
         get_engine(config.database_url),
         window_seconds=window_seconds or settings.window_seconds,
-        now=as_utc(now) if now else datetime.now(tz=UTC),
-        lateness_seconds=settings.window_lateness_seconds if lateness_seconds is None else lateness_seconds,
+        now=moment,
+        lateness_seconds=config.lateness_seconds,
         model_name=config.model_name,
     )
     logger = get_run_logger()
     logger.info("%d pending window(s)", len(pending))
     windows: list[WindowSummary] = []
+    recorded = [] if detector is None else list(detector.recorded_alerts)
     failed: list[str] = []
     for item in pending:
         state = evaluate_pending_window(item, config, return_state=True)
         if state.is_completed():
-            windows.extend(state.result())
+            result = state.result()
+            windows.extend(result.versions)
+            recorded.extend(result.recorded_alerts)
         else:
             failed.append(item.window.label)
-    summary = MonitorSummary(windows=windows, alerts_sent=publish_alerts(config.database_url), failed_windows=failed)
+    if windows:
+        retrain_if_due(config.database_url)
+    summary = MonitorSummary(
+        windows=windows,
+        alerts_sent=publish_alerts(config.database_url),
+        failed_windows=failed,
+        recorded_alerts=recorded,
+        detector=detector,
+    )
     if failed:
         raise WindowsFailedError(f"{len(failed)} window(s) failed and stay pending: {', '.join(failed)}")
+    if detector is None:
+        raise DetectorFailedError("the early-warning detector failed; it resumes from its watermark next run")
     return summary

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -68,7 +69,22 @@ def counts_of(frame: pd.DataFrame) -> WindowCounts:
     return WindowCounts.from_groups([unlabelled, *((label, prediction, n) for (label, prediction), n in cells.items())])
 
 
-def _ratio(numerator: int, denominator: int) -> float:
+class ConfusionCounts(Protocol):
+    """Counted (:class:`WindowCounts`) or expected (:mod:`batch_monitor.performance_estimation`) cells."""
+
+    @property
+    def true_positives(self) -> float: ...
+    @property
+    def false_positives(self) -> float: ...
+    @property
+    def false_negatives(self) -> float: ...
+    @property
+    def true_negatives(self) -> float: ...
+    @property
+    def labelled(self) -> float: ...
+
+
+def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
@@ -78,7 +94,7 @@ _CELLS: Mapping[tuple[int, int], str] = {
     (1, 0): "false_negatives",
     (0, 0): "true_negatives",
 }
-QUALITY_METRICS: Mapping[str, Callable[[WindowCounts], float]] = {
+QUALITY_METRICS: Mapping[str, Callable[[ConfusionCounts], float]] = {
     "f1": lambda c: _ratio(2 * c.true_positives, 2 * c.true_positives + c.false_positives + c.false_negatives),
     "precision": lambda c: _ratio(c.true_positives, c.true_positives + c.false_positives),
     "recall": lambda c: _ratio(c.true_positives, c.true_positives + c.false_negatives),

@@ -24,6 +24,8 @@ from churn_common.registry import (
 from churn_common.schema import FEATURE_COLUMNS
 
 REFERENCE_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, TARGET_COLUMN, PROBABILITY_COLUMN, PREDICTION_COLUMN)
+# Kept when present: which rows were held out of training (what quality estimation calibrates on).
+OPTIONAL_REFERENCE_COLUMNS: tuple[str, ...] = ("split",)
 
 
 class ReferenceNotFoundError(LookupError):
@@ -51,4 +53,4 @@ def load_reference(model_name: str, model_version: str) -> pd.DataFrame:
     missing = [c for c in REFERENCE_COLUMNS if c not in frame.columns]
     if missing:
         raise ReferenceNotFoundError(f"reference of {model_name} version {model_version} lacks {', '.join(missing)}")
-    return frame.loc[:, list(REFERENCE_COLUMNS)]
+    return frame.loc[:, [*REFERENCE_COLUMNS, *(c for c in OPTIONAL_REFERENCE_COLUMNS if c in frame.columns)]]

@@ -1,5 +1,8 @@
 """A window's results in the monitoring tables: one summary row per window and model version, plus one
-row per metric (and column) for dashboards. Re-evaluating a window replaces its rows atomically."""
+row per metric (and column) for dashboards. Re-evaluating a window replaces its rows atomically.
+
+Estimated quality is stored under its own names (``estimated_f1``, ...), next to the counted quality when
+labels exist, so a dashboard can show both and how far apart they are."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete
 
-from batch_monitor.evaluation import EvaluationStatus, WindowEvaluation
+from batch_monitor.evaluation import ESTIMATED_FIELDS, EvaluationStatus, WindowEvaluation
 from churn_common.database import monitoring_metrics, monitoring_windows
 
 
@@ -31,6 +34,13 @@ def _quality_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | 
         yield name, None, value
 
 
+def _estimated_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
+    for name in ESTIMATED_FIELDS:
+        value = getattr(evaluation, name)
+        if value is not None:
+            yield name, None, value
+
+
 def _row_counts(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
     yield "n_rows", None, float(evaluation.n_rows)
     yield "n_labelled", None, float(evaluation.n_labelled)
@@ -38,7 +48,7 @@ def _row_counts(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None,
 
 MetricRows = Callable[[WindowEvaluation], Iterator[tuple[str, str | None, float | None]]]
 _METRICS_BY_STATUS: Mapping[EvaluationStatus, tuple[MetricRows, ...]] = {
-    EvaluationStatus.EVALUATED: (_row_counts, _drift_metrics, _quality_metrics),
+    EvaluationStatus.EVALUATED: (_row_counts, _drift_metrics, _quality_metrics, _estimated_metrics),
     EvaluationStatus.TOO_FEW_ROWS: (_row_counts,),
 }
 
@@ -71,6 +81,7 @@ def window_row(evaluation: WindowEvaluation, *, report_uri: str | None, evaluate
         "precision": evaluation.precision,
         "recall": evaluation.recall,
         "accuracy": evaluation.accuracy,
+        **{name: getattr(evaluation, name) for name in ESTIMATED_FIELDS},
         "report_uri": report_uri,
         "evaluated_at": evaluated_at,
     }

@@ -22,7 +22,11 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateColumn
 
 from churn_common.schema import FEATURE_COLUMNS
 
@@ -80,6 +84,7 @@ monitoring_windows = Table(
     Column("accuracy", Float),
     Column("report_uri", Text),
     Column("evaluated_at", DateTime(timezone=True), nullable=False),
+    *(Column(f"estimated_{name}", Float) for name in ("f1", "precision", "recall", "accuracy", "roc_auc")),
 )
 
 monitoring_metrics = Table(
@@ -106,7 +111,40 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Column("message_id", String(128), nullable=True),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, server_default="sent", comment="sent, suppressed, recovery"),
     UniqueConstraint("window_start", "kind", name="uq_alerts_window_kind"),
+)
+
+detector_state = Table(
+    "detector_state",
+    metadata,
+    Column("detector", String(160), primary_key=True),
+    Column("watermark_scored_at", DateTime(timezone=True), nullable=True, comment="last prediction consumed"),
+    Column("watermark_event_id", String(128), nullable=True),
+    Column("state", Text, nullable=False, comment="JSON of the detector"),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+retraining_runs = Table(
+    "retraining_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(128), nullable=False),
+    Column("serving_version", String(32), nullable=False, comment="the version whose windows fell below"),
+    Column("first_window_start", DateTime(timezone=True), nullable=False),
+    Column("last_window_end", DateTime(timezone=True), nullable=False),
+    Column("n_windows", Integer, nullable=False),
+    Column("status", String(16), nullable=False, comment="running, promoted, kept, skipped, failed"),
+    Column("reason", Text, nullable=True),
+    Column("n_train_rows", Integer, nullable=True),
+    Column("n_holdout_rows", Integer, nullable=True),
+    Column("challenger_version", String(32), nullable=True),
+    Column("challenger_f1", Float, nullable=True),
+    Column("serving_f1", Float, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("model_name", "serving_version", "last_window_end", name="uq_retraining_runs_trigger"),
 )
 
 
@@ -145,7 +183,27 @@ def _create(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
         _follow_rotated_secret(engine)
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Tables are only ever extended by nullable or defaulted columns, so adding what an older database lacks
+    is the whole migration. Two processes may race to add a column: the loser finds it there."""
+    inspector = inspect(engine)
+    quote = engine.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = f"ALTER TABLE {quote(table.name)} ADD COLUMN {CreateColumn(column).compile(dialect=engine.dialect)}"
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text(ddl))
+            except DBAPIError:
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
 
 
 def _follow_rotated_secret(engine: Engine) -> None:

@@ -35,6 +35,7 @@ RUN groupadd --system --gid 10001 churn \
 
 COPY churn_common/ ./churn_common/
 COPY batch_monitor/ ./batch_monitor/
+COPY training/ ./training/
 COPY infra/docker/entrypoint.py ./entrypoint.py
 
 USER 10001:10001

@@ -90,7 +90,7 @@ IMAGES: dict[str, ImageSpec] = {
             "psycopg": "the postgresql+psycopg driver of DATABASE_URL and of MLflow's backend store",
             "pyarrow": "pandas.read_parquet of the model's reference data",
         },
-        copied_packages=frozenset({"churn_common", "batch_monitor"}),
+        copied_packages=frozenset({"churn_common", "batch_monitor", "training"}),
     ),
 }
 

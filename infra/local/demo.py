@@ -10,6 +10,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +22,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from batch_monitor.retraining.ledger import read_runs
 from churn_common.aws import client
 from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
-from churn_common.settings import get_settings
-from infra.local.demo_summary import AlertSummary, DemoSummary, FileSummary, WindowSummary
+from churn_common.settings import environment_overrides, get_settings
+from infra.local.demo_summary import AlertSummary, DemoSummary, FileSummary, RetrainingSummary, WindowSummary
 from infra.local.stack import REPO_ROOT, LocalStack
 
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
@@ -33,10 +35,14 @@ DEMO_ENVIRONMENT = {
     "MONITOR_WINDOW_SECONDS": "10",
     "MONITOR_LATENESS_SECONDS": "2",
     "MONITOR_SCHEDULE_SECONDS": "5",
+    # Each file is one window, so the degraded sample alone triggers retraining (see README).
+    "RETRAIN_ENABLED": "true",
+    "RETRAIN_AFTER_WINDOWS": "1",
 }
 FILE_TIMEOUT_SECONDS = 180
 MONITOR_TIMEOUT_SECONDS = 180
 MONITOR_TRIGGER_AFTER_SECONDS = 60
+RETRAINING_TIMEOUT_SECONDS = 180
 POLL_SECONDS = 0.5
 WINDOW_GUARD_SECONDS = 0.3
 
@@ -143,6 +149,39 @@ def wait_for_monitor(engine: Engine, starts: set[datetime], *, progress: Progres
     progress.update(task, completed=len(starts), description="monitor: windows evaluated")
 
 
+def wait_for_retraining(engine: Engine, starts: set[datetime], *, progress: Progress) -> None:
+    """When the demo's windows call for retraining, waits until the monitor has recorded its outcome."""
+    from batch_monitor.retraining.data import quality_history
+    from batch_monitor.retraining.decision import RetrainingPolicy, decide_retraining
+    from batch_monitor.retraining.ledger import RunStatus, read_runs
+
+    settings = get_settings()
+    policy = RetrainingPolicy.from_settings(settings)
+    with engine.connect() as connection:
+        latest = connection.execute(
+            select(monitoring_windows.c.model_version)
+            .where(monitoring_windows.c.window_start.in_(starts))
+            .order_by(monitoring_windows.c.window_start.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    if latest is None:
+        return
+    history = [w for w in quality_history(engine, model_version=latest) if w.window.start in starts]
+    decision = decide_retraining(history, serving_version=latest, policy=policy)
+    if not decision.retrain:
+        return
+    task = progress.add_task("retraining: challenger on the degraded window", total=1)
+    deadline = time.monotonic() + RETRAINING_TIMEOUT_SECONDS
+    while not any(
+        run.last_window_end == decision.last_window_end and run.status != RunStatus.RUNNING
+        for run in read_runs(engine, model_name=settings.model_name)
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no retraining outcome after {RETRAINING_TIMEOUT_SECONDS} s")
+        time.sleep(POLL_SECONDS)
+    progress.update(task, completed=1, description="retraining: outcome recorded")
+
+
 def deliver_outbox(outbox_url: str, outbox_dir: Path, console: Console) -> int:
     """Alerts arrive through SNS -> SQS: print each one and keep it in the outbox folder."""
     sqs = client("sqs")
@@ -198,6 +237,19 @@ def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[da
         for a in alert_rows
         if aware(a.window_start) in starts
     ]
+    retraining = [
+        RetrainingSummary(
+            serving_version=r.serving_version,
+            last_window_end=r.last_window_end,
+            status=r.status,
+            challenger_version=r.challenger_version,
+            challenger_f1=r.challenger_f1,
+            serving_f1=r.serving_f1,
+            reason=r.reason,
+        )
+        for r in read_runs(engine)
+        if r.first_window_start in starts
+    ]
     files = [
         FileSummary(
             name=d.name,
@@ -216,6 +268,7 @@ def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[da
         files=files,
         windows=windows,
         alerts=alert_list,
+        retraining=retraining,
     )
 
 
@@ -247,6 +300,12 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     console.print(windows)
     for a in summary.alerts:
         console.print(f"alert [bold]{a.kind}[/] for window {a.window_start:%H:%M:%S}: {a.subject}")
+    for r in summary.retraining:
+        challenger = f"challenger v{r.challenger_version}" if r.challenger_version else "no challenger"
+        console.print(
+            f"retraining of v{r.serving_version} (windows up to {r.last_window_end:%H:%M:%S}): "
+            f"[bold]{r.status}[/], {challenger}; {r.reason}"
+        )
     verdict = "[green]holds[/]" if summary.invariant_holds else "[red]VIOLATED[/]"
     console.print(
         f"rows_in={summary.rows_in} records_scored={summary.records_scored} rejected={summary.rejected} "
@@ -301,11 +360,20 @@ def prepare_environment() -> None:
     get_settings.cache_clear()
 
 
+def demo_environment() -> AbstractContextManager[None]:
+    """The demo's settings for the duration of a run, then the environment as it was (for callers in tests)."""
+    return environment_overrides(DEMO_ENVIRONMENT, keep_existing=True)
+
+
 def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = True) -> DemoSummary:
-    prepare_environment()
     from training.train import ensure_model
 
-    ensure_model(console=console)
+    with demo_environment():
+        ensure_model(console=console)
+        return _run_on_stack(files, console=console, with_prefect=with_prefect)
+
+
+def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool) -> DemoSummary:
     with LocalStack(with_prefect=with_prefect) as stack:
         settings = get_settings()
         engine = get_engine(settings.resolved_database_url)
@@ -318,10 +386,10 @@ def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = Tr
                 dropped.append(drop_and_wait(path, engine=engine, progress=progress))
             starts = _window_starts(engine, [d.manifest["source_id"] for d in dropped], settings.window_seconds)
             wait_for_monitor(engine, starts, progress=progress)
+            wait_for_retraining(engine, starts, progress=progress)
         assert stack.resources is not None
         deliver_outbox(stack.resources.alerts_outbox_url, settings.local_state_dir / "outbox", console)
-        summary = build_summary(engine, dropped, starts)
-    return summary
+        return build_summary(engine, dropped, starts)
 
 
 def main(

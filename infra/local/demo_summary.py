@@ -34,6 +34,16 @@ class AlertSummary(BaseModel):
     subject: str
 
 
+class RetrainingSummary(BaseModel):
+    serving_version: str
+    last_window_end: datetime
+    status: str
+    challenger_version: str | None
+    challenger_f1: float | None
+    serving_f1: float | None
+    reason: str | None
+
+
 class DemoSummary(BaseModel):
     rows_in: int
     records_scored: int
@@ -42,6 +52,7 @@ class DemoSummary(BaseModel):
     files: list[FileSummary]
     windows: list[WindowSummary]
     alerts: list[AlertSummary]
+    retraining: list[RetrainingSummary] = []
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -33,6 +33,12 @@ locals {
     MIN_PRECISION            = tostring(var.monitor_settings.min_precision)
     MIN_RECALL               = tostring(var.monitor_settings.min_recall)
     MIN_ACCURACY             = tostring(var.monitor_settings.min_accuracy)
+    ALERT_COOLDOWN_SECONDS   = tostring(var.monitor_settings.alert_cooldown_seconds)
+    RETRAIN_ENABLED          = tostring(var.monitor_settings.retrain_enabled)
+    RETRAIN_AFTER_WINDOWS    = tostring(var.monitor_settings.retrain_after_windows)
+    RETRAIN_MIN_ROWS         = tostring(var.monitor_settings.retrain_min_rows)
+    # Alert e-mails link the dashboard behind the load balancer.
+    GRAFANA_URL = "https://${var.public_hostname}"
   }
 
   # Read through the listeners, so that services are created after their target group is attached.

@@ -281,15 +281,19 @@ variable "scorer_reserved_concurrency" {
 variable "monitor_settings" {
   description = "Settings of the batch-monitor flow passed to the Prefect worker as environment variables (names as in churn_common/settings.py)."
   type = object({
-    window_seconds        = optional(number, 300)
-    lateness_seconds      = optional(number, 30)
-    min_rows              = optional(number, 50)
-    drift_share_threshold = optional(number, 0.5)
-    min_f1                = optional(number, 0.7)
-    min_precision         = optional(number, 0.7)
-    min_recall            = optional(number, 0.7)
-    min_accuracy          = optional(number, 0.7)
-    prefect_work_pool     = optional(string, "churn-monitor")
+    window_seconds         = optional(number, 300)
+    lateness_seconds       = optional(number, 30)
+    min_rows               = optional(number, 50)
+    drift_share_threshold  = optional(number, 0.5)
+    min_f1                 = optional(number, 0.7)
+    min_precision          = optional(number, 0.7)
+    min_recall             = optional(number, 0.7)
+    min_accuracy           = optional(number, 0.7)
+    alert_cooldown_seconds = optional(number, 1800)
+    retrain_enabled        = optional(bool, false)
+    retrain_after_windows  = optional(number, 3)
+    retrain_min_rows       = optional(number, 200)
+    prefect_work_pool      = optional(string, "churn-monitor")
   })
   default = {}
 }

@@ -137,17 +137,43 @@ def put_window(engine: Engine, serving_model: LoadedModel) -> Callable[..., int]
     return put
 
 
+@pytest.fixture
+def put_stream(engine: Engine, serving_model: LoadedModel, base_rows: pd.DataFrame) -> Callable[..., int]:
+    """Insert generated customers as predictions scored one by one across ``window`` (each a little after its
+    event time), unlabelled unless told otherwise; returns the row count."""
+
+    def put(
+        *, window: Window, n_rows: int, seed: int, drift: dict[str, float] | None = None, with_label: bool = False
+    ) -> int:
+        frame = generate(n_rows=n_rows, seed=seed, base=base_rows, drift=drift, with_label=with_label)
+        rows = [
+            {**row, "scored_at": row["event_time"] + timedelta(milliseconds=5)}
+            for row in scored_rows(frame, model=serving_model, window=window)
+        ]
+        with engine.begin() as connection:
+            connection.execute(predictions.insert(), rows)
+        return len(rows)
+
+    return put
+
+
 def outbox_subjects(outbox_url: str, *, wait_seconds: int = 1) -> list[str]:
     """Drain the SNS -> SQS outbox; each message body is the SNS envelope."""
+    return [subject for subject, _ in outbox_messages(outbox_url, wait_seconds=wait_seconds)]
+
+
+def outbox_messages(outbox_url: str, *, wait_seconds: int = 1) -> list[tuple[str, str]]:
+    """Drain the SNS -> SQS outbox: the subject and text of each e-mail, in the order received."""
     sqs = client("sqs")
-    subjects = []
+    received = []
     while messages := sqs.receive_message(
         QueueUrl=outbox_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
     ).get("Messages"):
         for message in messages:
-            subjects.append(json.loads(message["Body"])["Subject"])
+            envelope = json.loads(message["Body"])
+            received.append((envelope["Subject"], envelope["Message"]))
             sqs.delete_message(QueueUrl=outbox_url, ReceiptHandle=message["ReceiptHandle"])
-    return subjects
+    return received
 
 
 @pytest.fixture(scope="session")

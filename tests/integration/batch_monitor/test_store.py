@@ -7,9 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
-from batch_monitor.alerts import Alert, AlertKind, record_alerts
+from batch_monitor.alert_ledger import record_alerts
+from batch_monitor.alerts import Alert, AlertKind
 from batch_monitor.evaluation import ColumnDrift, EvaluationStatus, WindowEvaluation
 from batch_monitor.store import store_evaluation
 from batch_monitor.windows import Window
@@ -124,3 +125,65 @@ def test_an_alert_is_recorded_once_per_window_and_kind(engine) -> None:  # type:
         rows = connection.execute(select(alerts.c.kind, alerts.c.subject).order_by(alerts.c.kind)).all()
         assert connection.execute(select(func.count()).select_from(alerts)).scalar_one() == 2
     assert [tuple(r) for r in rows] == [("data_drift", "subject"), ("quality", "q")]
+
+
+def test_estimated_quality_is_stored_next_to_the_counted_one(engine, evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN an unlabelled window whose quality was estimated
+    estimated = {"estimated_f1": 0.81, "estimated_precision": 0.77, "estimated_recall": 0.86}
+    unlabelled = replace(evaluation(score=0.1, f1=None), estimated_accuracy=0.93, estimated_roc_auc=0.95, **estimated)
+    # WHEN stored
+    store_evaluation(engine, unlabelled, report_uri=None, evaluated_at=EVALUATED_AT)
+    # THEN the summary row and the metric rows carry the estimates under their own names, and no counted quality
+    with engine.connect() as connection:
+        row = connection.execute(select(monitoring_windows)).one()
+    assert (row.f1, row.estimated_f1, row.estimated_roc_auc) == (None, 0.81, 0.95)
+    metrics = metrics_of(engine)
+    assert metrics["estimated_precision", None] == 0.77
+    assert metrics["estimated_accuracy", None] == 0.93
+    assert ("f1", None) not in metrics
+
+
+def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(database_url: str) -> None:
+    # GIVEN a database made before alerts had a status and windows had estimates, holding an alert
+    legacy = create_engine(database_url)
+    with legacy.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE alerts (id INTEGER PRIMARY KEY, window_start TIMESTAMP NOT NULL,"
+                " window_end TIMESTAMP NOT NULL, kind VARCHAR(32) NOT NULL, subject VARCHAR(100) NOT NULL,"
+                " message TEXT NOT NULL, message_id VARCHAR(128), sent_at TIMESTAMP NOT NULL)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO alerts (id, window_start, window_end, kind, subject, message, message_id, sent_at)"
+                " VALUES (1, '2026-11-26 06:00:00', '2026-11-26 06:05:00', 'data_drift', 's', 'm', 'id-1',"
+                " '2026-11-26 06:06:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TABLE monitoring_windows (window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL,"
+                " model_version VARCHAR(32) NOT NULL, status VARCHAR(32) NOT NULL, n_rows INTEGER NOT NULL,"
+                " drift_share FLOAT, dataset_drift BOOLEAN, prediction_drift_score FLOAT, f1 FLOAT,"
+                ' "precision" FLOAT, recall FLOAT, accuracy FLOAT, report_uri TEXT,'
+                " evaluated_at TIMESTAMP NOT NULL, PRIMARY KEY (window_start, model_version))"
+            )
+        )
+    legacy.dispose()
+    # WHEN the pipeline opens it
+    engine = get_engine(database_url)
+    # THEN the new columns are there, the old alert counts as sent, and the new columns take values
+    columns = {c["name"] for c in inspect(engine).get_columns("monitoring_windows")}
+    assert {"estimated_f1", "estimated_roc_auc"} <= columns
+    with engine.connect() as connection:
+        assert connection.execute(select(alerts.c.kind, alerts.c.status)).all() == [("data_drift", "sent")]
+    store_evaluation(
+        engine, replace(evaluation_for_upgrade(), estimated_f1=0.8), report_uri=None, evaluated_at=EVALUATED_AT
+    )
+    with engine.connect() as connection:
+        assert connection.execute(select(monitoring_windows.c.estimated_f1)).scalar_one() == 0.8
+
+
+def evaluation_for_upgrade() -> WindowEvaluation:
+    return WindowEvaluation(WINDOW, "1", EvaluationStatus.TOO_FEW_ROWS, 10)

@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from batch_monitor.alerts import (
+    DASHBOARD_PATH,
     SUBJECT_MAX_CHARS,
     AlertKind,
+    Links,
     Thresholds,
     alert_subject,
+    dashboard_url,
     decide_alerts,
+    held_back,
     merge_alerts,
+    recovery_alert,
+    window_verdicts,
 )
+from batch_monitor.early_warning import DETECTOR_CONFIG, DetectedShift, early_warning_alert
+from batch_monitor.episodes import Verdict
 from batch_monitor.evaluation import ColumnDrift, EvaluationStatus, WindowEvaluation
+from batch_monitor.page_hinkley import Direction, Shift
 from batch_monitor.windows import Window
 from churn_common.schema import FEATURE_COLUMNS
 from churn_common.settings import Settings
+from tests.conftest import REPO_ROOT
 
 THRESHOLDS = Thresholds(drift_share=0.5, min_f1=0.7, min_precision=0.7, min_recall=0.7, min_accuracy=0.7)
 WINDOW = Window(datetime(2026, 11, 26, 6, 50, tzinfo=UTC), datetime(2026, 11, 26, 6, 55, tzinfo=UTC))
 REPORT = "s3://churn-pipeline-data/reports/2026-11-26T06:50:00Z_3.html"
 GOOD_QUALITY = {"f1": 0.85, "precision": 0.9, "recall": 0.8, "accuracy": 0.95}
+NO_LABELS = {"n_labelled": 0, "f1": None, "precision": None, "recall": None, "accuracy": None}
+DASHBOARD = dashboard_url("http://grafana.example:3000/", start=WINDOW.start, end=WINDOW.end)
 
 
 @pytest.fixture
@@ -128,7 +142,11 @@ def test_thresholds_come_from_the_settings(evaluation) -> None:  # type: ignore[
 
 @pytest.mark.parametrize("version", ["3", "v" * 300, "versión-ü\nnext"])
 def test_subjects_are_short_single_line_ascii_and_say_what_and_when(evaluation, version: str) -> None:  # type: ignore[no-untyped-def]
-    decided = decide_alerts(evaluation(drifted=12, f1=0.2, version=version), THRESHOLDS, report_uri=REPORT)
+    moved = ColumnDrift("churn_probability", "wasserstein", 0.9, 0.25, True)
+    decided = decide_alerts(
+        evaluation(drifted=12, f1=0.2, version=version, prediction_drift=moved), THRESHOLDS, report_uri=REPORT
+    )
+    assert len(decided) == 3
     for alert in decided:
         assert len(alert.subject) <= SUBJECT_MAX_CHARS
         assert alert.subject.isascii()
@@ -158,3 +176,126 @@ def test_subjects_of_sub_minute_windows_show_seconds() -> None:
     window = Window(datetime(2026, 11, 26, 8, 7, 50, tzinfo=UTC), datetime(2026, 11, 26, 8, 8, 0, tzinfo=UTC))
     # WHEN its subject is written THEN both ends are told apart
     assert alert_subject("Data drift", window).endswith("window 2026-11-26 08:07:50-08:08:00 UTC")
+
+
+def estimated(**values: float) -> dict[str, float]:
+    good = {"f1": 0.84, "precision": 0.8, "recall": 0.88, "accuracy": 0.95, "roc_auc": 0.97}
+    return {f"estimated_{name}": value for name, value in {**good, **values}.items()}
+
+
+def test_a_drifted_churn_probability_raises_a_prediction_drift_alert(evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window whose features barely moved but whose churn probabilities did
+    moved = ColumnDrift("churn_probability", "wasserstein", 0.52, 0.25, True)
+    decided = decide_alerts(evaluation(drifted=1, prediction_drift=moved), THRESHOLDS, report_uri=REPORT)
+    # THEN one prediction-drift alert (and no data-drift alert) with the score against its threshold
+    assert [a.kind for a in decided] == [AlertKind.PREDICTION_DRIFT]
+    assert decided[0].subject.startswith("[churn-model] Prediction drift: churn probability 0.52 (v3) | window")
+    assert "Churn probability: wasserstein 0.520 (threshold 0.25, drifted)" in decided[0].body
+    assert "Drifted columns: 1 of 13 (share 0.08 <= 0.50)" in decided[0].body
+
+
+def test_without_labels_the_estimated_quality_is_judged_and_said_to_be_estimated(evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN an unlabelled window of 400 rows whose estimated recall is below its minimum
+    unlabelled = evaluation(**NO_LABELS, **estimated(recall=0.55, f1=0.65))
+    decided = decide_alerts(unlabelled, THRESHOLDS, report_uri=REPORT)
+    # THEN a quality alert whose subject and body say the figures are estimated
+    assert [a.kind for a in decided] == [AlertKind.QUALITY]
+    assert decided[0].subject.startswith("[churn-model] Low estimated quality: f1, recall (v3)")
+    body = decided[0].body
+    assert "Quality estimated (labels absent)" in body
+    assert "recall: 0.550 (estimated) (minimum 0.70)  BELOW" in body
+    assert "roc_auc: 0.970 (estimated)" in body
+    # AND with good estimates the verdict is clear, not unknown
+    assert window_verdicts(evaluation(**NO_LABELS, **estimated()), THRESHOLDS)[AlertKind.QUALITY] is Verdict.CLEAR
+
+
+def test_counted_quality_wins_over_the_estimate(evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a labelled window with good counted quality and a poor estimate
+    decided = decide_alerts(evaluation(**estimated(f1=0.3)), THRESHOLDS, report_uri=REPORT)
+    # THEN the counted quality decides: no alert
+    assert decided == []
+
+
+def test_an_estimate_on_a_small_window_is_not_judged(evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN an unlabelled window of 120 rows with a poor estimate (too noisy at that size)
+    small = WindowEvaluation(WINDOW, "3", EvaluationStatus.EVALUATED, 120, drift_share=0.0, **estimated(precision=0.5))
+    # THEN quality is unknown and nothing is sent
+    assert window_verdicts(small, THRESHOLDS)[AlertKind.QUALITY] is Verdict.UNKNOWN
+    assert decide_alerts(small, THRESHOLDS, report_uri=REPORT) == []
+
+
+def test_every_alert_links_the_report_and_the_dashboard_at_the_window(evaluation) -> None:  # type: ignore[no-untyped-def]
+    moved = ColumnDrift("churn_probability", "wasserstein", 0.9, 0.25, True)
+    decided = decide_alerts(
+        evaluation(drifted=12, f1=0.2, prediction_drift=moved), THRESHOLDS, report_uri=REPORT, dashboard_url=DASHBOARD
+    )
+    assert len(decided) == 3
+    for alert in decided:
+        assert f"Report: {REPORT}" in alert.body
+        assert f"Dashboard: {DASHBOARD}" in alert.body
+    # AND the link opens the monitoring dashboard half an hour either side of the window
+    link = urlsplit(DASHBOARD)
+    assert f"{link.scheme}://{link.netloc}{link.path}" == f"http://grafana.example:3000/{DASHBOARD_PATH}"
+    query = parse_qs(link.query)
+    assert int(query["from"][0]) == int((WINDOW.start - timedelta(minutes=30)).timestamp() * 1000)
+    assert int(query["to"][0]) == int((WINDOW.end + timedelta(minutes=30)).timestamp() * 1000)
+
+
+def test_the_dashboard_link_names_the_provisioned_monitoring_dashboard() -> None:
+    # GIVEN the dashboard JSON Grafana is provisioned with
+    path = REPO_ROOT / "infra" / "grafana" / "dashboards" / "json" / "churn-model-monitoring.json"
+    uid = json.loads(path.read_text())["uid"]
+    # THEN the link's path is that dashboard's
+    assert DASHBOARD_PATH.split("/")[1] == uid
+
+
+def test_a_recovery_says_what_recovered_since_when_and_links_the_window(evaluation) -> None:  # type: ignore[no-untyped-def]
+    since = WINDOW.start - timedelta(minutes=15)
+    alert = recovery_alert(
+        AlertKind.DATA_DRIFT,
+        [evaluation(drifted=1)],
+        THRESHOLDS,
+        since=since,
+        links=Links(REPORT, DASHBOARD),
+    )
+    assert alert.kind is AlertKind.DATA_DRIFT
+    assert alert.subject.startswith("[churn-model] Recovered: data drift (v3) | window")
+    assert len(alert.subject) <= SUBJECT_MAX_CHARS
+    assert "back within its limits" in alert.body
+    assert f"episode since the window of {since.isoformat()}" in alert.body
+    assert "Drifted columns: 1 of 13 (share 0.08 <= 0.50)" in alert.body
+    assert f"Dashboard: {DASHBOARD}" in alert.body
+
+
+def test_a_held_back_crossing_keeps_its_message_and_says_why_it_was_not_sent(evaluation) -> None:  # type: ignore[no-untyped-def]
+    [alert] = decide_alerts(evaluation(drifted=11), THRESHOLDS, report_uri=REPORT)
+    last = WINDOW.start - timedelta(minutes=5)
+    kept = held_back(alert, last_notified=last, cooldown=timedelta(minutes=30))
+    assert kept.subject == alert.subject
+    assert kept.body.startswith("Not e-mailed (cool-down)")
+    assert (last + timedelta(minutes=30)).isoformat() in kept.body
+    assert kept.body.endswith(alert.body)
+
+
+@pytest.mark.parametrize("version", ["3", "v" * 300])
+def test_an_early_warning_says_which_way_from_what_to_what_and_when(version: str) -> None:
+    # GIVEN a detected rise of the mean churn probability
+    started = datetime(2026, 11, 26, 6, 51, 30, tzinfo=UTC)
+    shift = Shift(
+        Direction.UP, before=0.168, after=0.336, observations=4, started_at=started.timestamp(), statistic=11.8
+    )
+    detected = DetectedShift(version, shift, detected_at=started.timestamp() + 95)
+    # WHEN its alert is written
+    alert = early_warning_alert(
+        detected, model_name="XGBoostChurnModel", grafana_url="http://localhost:3000", config=DETECTOR_CONFIG
+    )
+    # THEN the subject is short ASCII saying direction, levels and the moment; the body gives the details
+    assert alert.kind is AlertKind.EARLY_WARNING
+    assert len(alert.subject) <= SUBJECT_MAX_CHARS
+    assert alert.subject.isascii()
+    assert alert.subject.endswith("| at 2026-11-26 06:53:05 UTC")
+    assert "Early warning: churn probability up 0.17 -> 0.34" in alert.subject
+    assert "moved up from 0.168 to 0.336" in alert.body
+    assert "200 predictions later" in alert.body
+    assert "Dashboard: http://localhost:3000/d/churn-monitoring/" in alert.body
+    assert (alert.window.start, alert.window.end) == (started, started + timedelta(seconds=95))

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from churn_common.database import metadata
+from tests.grafana_macros import MacroError, TimeRange, expand_macros
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 GRAFANA_DIR = REPO_ROOT / "infra" / "grafana"
@@ -59,50 +60,6 @@ def _queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _all_queries() -> list[tuple[str, str]]:
     return [(f"{path.name}: {where}", sql) for path in DASHBOARD_FILES for where, sql in _queries(_load(path))]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Macro expansion (as Grafana's Postgres data source does it)
-# ---------------------------------------------------------------------------------------------------
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _seconds(interval: str) -> int:
-    match = re.fullmatch(r"'?(\d+)(ms|s|m|h|d)'?", interval.strip())
-    assert match, f"unsupported interval {interval!r}"
-    return int(int(match.group(1)) * _UNITS[match.group(2)])
-
-
-def _args(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",")] if text.strip() else []
-
-
-def expand_macros(sql: str, start: datetime, end: datetime) -> str:
-    start_literal = f"'{start.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-    end_literal = f"'{end.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-
-    def replace(match: re.Match[str]) -> str:
-        name, args = match.group(1), _args(match.group(2))
-        if name == "timeFilter":
-            return f"{args[0]} BETWEEN {start_literal} AND {end_literal}"
-        if name == "timeFrom":
-            return start_literal
-        if name == "timeTo":
-            return end_literal
-        if name in {"timeGroup", "timeGroupAlias"}:
-            seconds = _seconds(args[1])
-            expression = f"floor(extract(epoch from {args[0]})/{seconds})*{seconds}"
-            return f'{expression} AS "time"' if name == "timeGroupAlias" else expression
-        if name == "time":
-            return f'{args[0]} AS "time"'
-        if name == "timeEpoch":
-            return f'extract(epoch from {args[0]}) AS "time"'
-        raise AssertionError(f"unknown macro $__{name}")
-
-    expanded = re.sub(r"\$__(\w+)\(([^()]*)\)", replace, sql)
-    assert "$" not in expanded, f"unexpanded macro or variable in: {expanded}"
-    return expanded
 
 
 def _without_extract_from(sql: str) -> str:
@@ -229,20 +186,51 @@ def test_monitoring_dashboard_has_the_required_panels() -> None:
 QUERIES = _all_queries()
 QUERY_IDS = [where for where, _ in QUERIES]
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+LAST_30_MINUTES = TimeRange.last(30, now=NOW)
 
 
 def test_macro_expansion_matches_grafana() -> None:
     sql = "SELECT $__timeGroupAlias(scored_at, 10s, 0), count(*) FROM predictions WHERE $__timeFilter(scored_at)"
-    expanded = expand_macros(sql, NOW - timedelta(minutes=30), NOW)
-    assert expanded == (
+    assert expand_macros(sql, LAST_30_MINUTES) == (
         'SELECT floor(extract(epoch from scored_at)/10)*10 AS "time", count(*) FROM predictions '
         "WHERE scored_at BETWEEN '2026-11-26T11:30:00Z' AND '2026-11-26T12:00:00Z'"
     )
 
 
+@pytest.mark.parametrize(
+    ("sql", "expanded"),
+    [
+        ("$__timeGroup(t, '5m')", "floor(extract(epoch from t)/300)*300"),
+        ("$__timeGroup(t, 500ms)", "floor(extract(epoch from t)/0.5)*0.5"),
+        ("$__timeGroup(t, 1h), x", 'floor(extract(epoch from t)/3600)*3600 AS "time", x'),
+        ("$__timeGroupAlias(t, $__interval)", 'floor(extract(epoch from t)/10)*10 AS "time"'),
+        ("$__interval_ms", "10000"),
+        ("$__time(t)", 't AS "time"'),
+        ("$__timeEpoch(t)", 'extract(epoch from t) as "time"'),
+        ("$__unixEpochFilter(s)", "s >= 1795692600 AND s <= 1795694400"),
+        ("$__unixEpochFrom() $__unixEpochTo()", "1795692600 1795694400"),
+        ("$__unixEpochGroupAlias(s, 1m)", 'floor((s)/60)*60 AS "time"'),
+        ("$__timeFrom() $__timeTo()", "'2026-11-26T11:30:00Z' '2026-11-26T12:00:00Z'"),
+    ],
+)
+def test_macros_expand_like_grafanas_postgres_engine(sql: str, expanded: str) -> None:
+    assert expand_macros(sql, LAST_30_MINUTES) == expanded
+
+
+def test_fractional_times_keep_only_significant_digits() -> None:
+    time_range = TimeRange(NOW - timedelta(minutes=5, microseconds=250_000), NOW)
+    assert expand_macros("$__timeFrom()", time_range) == "'2026-11-26T11:54:59.75Z'"
+
+
+@pytest.mark.parametrize("sql", ["$__nope(t)", "$__timeGroup(t)", "$__timeGroup(t, 10 seconds)", "$__timeFilter()"])
+def test_macros_grafana_rejects_are_rejected(sql: str) -> None:
+    with pytest.raises(MacroError):
+        expand_macros(sql, LAST_30_MINUTES)
+
+
 @pytest.mark.parametrize(("where", "sql"), QUERIES, ids=QUERY_IDS)
 def test_sql_uses_only_tables_and_columns_of_the_schema(where: str, sql: str) -> None:
-    expanded = expand_macros(sql, NOW - timedelta(minutes=30), NOW)
+    expanded = expand_macros(sql, LAST_30_MINUTES)
     tables = referenced_tables(expanded)
     assert tables, f"{where}: no table found"
     unknown_tables = tables - TABLE_COLUMNS.keys()
@@ -262,7 +250,14 @@ def test_every_query_runs_on_postgres(postgres_url: str) -> None:
     """Seed one row per table, then run every expanded query: each must succeed and return rows."""
     from sqlalchemy import insert, text
 
-    from churn_common.database import alerts, get_engine, monitoring_metrics, monitoring_windows, predictions
+    from churn_common.database import (
+        alerts,
+        get_engine,
+        monitoring_metrics,
+        monitoring_windows,
+        predictions,
+        retraining_runs,
+    )
     from churn_common.database import rejected_records as rejected
     from churn_common.schema import FEATURE_COLUMNS
 
@@ -325,6 +320,19 @@ def test_every_query_runs_on_postgres(postgres_url: str) -> None:
             },
         )
         conn.execute(
+            insert(retraining_runs),
+            {
+                "model_name": "XGBoostChurnModel",
+                "serving_version": "3",
+                "first_window_start": window_start,
+                "last_window_end": window_end,
+                "n_windows": 1,
+                "status": "kept",
+                "reason": "challenger f1 0.600 vs serving 0.650: not better",
+                "started_at": NOW - timedelta(minutes=4),
+            },
+        )
+        conn.execute(
             insert(alerts),
             {
                 "window_start": window_start,
@@ -337,6 +345,6 @@ def test_every_query_runs_on_postgres(postgres_url: str) -> None:
         )
     with engine.connect() as conn:
         for where, sql in QUERIES:
-            expanded = expand_macros(sql, NOW - timedelta(minutes=30), NOW)
+            expanded = expand_macros(sql, LAST_30_MINUTES)
             rows = conn.execute(text(expanded.replace(":", r"\:"))).fetchall()
             assert rows, f"{where}: no rows on seeded tables\n{expanded}"

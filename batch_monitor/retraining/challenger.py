@@ -1,0 +1,100 @@
+"""Train a challenger on recent labelled records, compare it with the serving version, move the aliases.
+
+The records are split once into train and holdout (stratified, as training does). The challenger is
+fitted on the train part through :mod:`training.model`, logged with the whole frame as its reference
+(so the monitor judges its windows against the data it learnt from) and registered with the challenger
+alias. Both versions are then scored on the same holdout; the serving alias moves only when the
+challenger wins (:func:`batch_monitor.retraining.decision.decide_promotion`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from batch_monitor.retraining.decision import decide_promotion
+from churn_common.registry import configure_mlflow
+from churn_common.schema import LABEL_COLUMN
+from churn_common.settings import Settings
+from training.evaluate import Gate
+from training.model import fit_model, holdout_metrics, load_version, log_model_version, split_holdout
+
+DATA_SOURCE = "recent_predictions"
+RETRAINED_FROM_TAG = "retrained_from"
+TRIGGER_TAG = "retraining_trigger"
+# Each class needs a few rows in both parts of the stratified split.
+MIN_ROWS_PER_CLASS = 4
+
+
+class NotEnoughDataError(ValueError):
+    """Too few labelled records, or a single class: nothing sensible can be trained or compared."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerResult:
+    challenger_version: str
+    serving_version: str
+    challenger_metrics: Mapping[str, float]
+    serving_metrics: Mapping[str, float]
+    n_train_rows: int
+    n_holdout_rows: int
+    promoted: bool
+    reason: str
+
+
+def check_trainable(frame: pd.DataFrame, *, min_rows: int) -> None:
+    counts = frame[LABEL_COLUMN].value_counts()
+    if len(frame) < min_rows:
+        raise NotEnoughDataError(f"{len(frame)} labelled records, at least {min_rows} needed")
+    if len(counts) < 2 or counts.min() < MIN_ROWS_PER_CLASS:
+        raise NotEnoughDataError(f"labels {dict(counts)}: both classes need at least {MIN_ROWS_PER_CLASS} records")
+
+
+def train_challenger(
+    frame: pd.DataFrame, *, serving_version: str, trigger: str, settings: Settings
+) -> ChallengerResult:
+    from mlflow import MlflowClient
+
+    check_trainable(frame, min_rows=settings.retrain_min_rows)
+    configure_mlflow(settings)
+    train, holdout = split_holdout(frame)
+    challenger = fit_model(train)
+    challenger_metrics = holdout_metrics(challenger, holdout)
+    serving_metrics = holdout_metrics(load_version(settings.model_name, serving_version), holdout)
+    gate = Gate(settings.min_f1, settings.min_precision, settings.min_recall, settings.min_accuracy)
+    promotion = decide_promotion(challenger_metrics, serving_metrics, gate_failures=gate.failures(challenger_metrics))
+    logged = log_model_version(
+        model=challenger,
+        frame=frame,
+        holdout=holdout,
+        metrics=challenger_metrics,
+        data_source=DATA_SOURCE,
+        settings=settings,
+        tags={RETRAINED_FROM_TAG: serving_version, TRIGGER_TAG: trigger, "promotion": promotion.reason},
+        extra_metrics={f"serving_holdout_{k}": v for k, v in serving_metrics.items()},
+    )
+    client = MlflowClient()
+    client.set_model_version_tag(settings.model_name, logged.version, RETRAINED_FROM_TAG, serving_version)
+    client.set_registered_model_alias(settings.model_name, settings.challenger_alias, logged.version)
+    if promotion.promote:
+        client.set_registered_model_alias(settings.model_name, settings.model_alias, logged.version)
+    return ChallengerResult(
+        challenger_version=logged.version,
+        serving_version=serving_version,
+        challenger_metrics=challenger_metrics,
+        serving_metrics=serving_metrics,
+        n_train_rows=len(train),
+        n_holdout_rows=len(holdout),
+        promoted=promotion.promote,
+        reason=promotion.reason,
+    )
+
+
+def serving_version(settings: Settings) -> str:
+    """The version the serving alias names now (what the scorer will be using)."""
+    from mlflow import MlflowClient
+
+    configure_mlflow(settings)
+    return str(MlflowClient().get_model_version_by_alias(settings.model_name, settings.model_alias).version)

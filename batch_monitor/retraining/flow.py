@@ -1,0 +1,153 @@
+"""The ``retrain-model`` Prefect flow, and the check the monitor runs after storing its windows.
+
+:func:`retrain_if_due` is cheap when retraining is off (it returns before touching MLflow). When the
+decision says so, it runs the flow as a subflow of the monitor run: the windows are claimed in the
+ledger first, then the challenger is trained, compared and registered. A failed retraining is recorded
+(status ``failed``, with its error) and logged; it never fails the monitor run that triggered it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from batch_monitor.retraining import ledger
+from batch_monitor.retraining.challenger import NotEnoughDataError, serving_version, train_challenger
+from batch_monitor.retraining.data import labelled_records, quality_history
+from batch_monitor.retraining.decision import (
+    RetrainingDecision,
+    RetrainingPolicy,
+    Verdict,
+    WindowQuality,
+    decide_retraining,
+)
+from batch_monitor.retraining.ledger import RunStatus
+from batch_monitor.windows import Window
+from churn_common.database import get_engine
+from churn_common.settings import get_settings
+
+RETRAIN_FLOW_NAME = "retrain-model"
+
+
+class RetrainingOutcome(BaseModel):
+    run_id: int | None
+    status: str
+    reason: str | None
+    serving_version: str
+    first_window_start: datetime
+    last_window_end: datetime
+    challenger_version: str | None = None
+    challenger_f1: float | None = None
+    serving_f1: float | None = None
+
+
+def _outcome(record: ledger.RetrainingRecord) -> RetrainingOutcome:
+    return RetrainingOutcome(
+        run_id=record.id,
+        status=record.status,
+        reason=record.reason,
+        serving_version=record.serving_version,
+        first_window_start=record.first_window_start,
+        last_window_end=record.last_window_end,
+        challenger_version=record.challenger_version,
+        challenger_f1=record.challenger_f1,
+        serving_f1=record.serving_f1,
+    )
+
+
+@flow(name=RETRAIN_FLOW_NAME)
+def retrain_model(
+    serving_version: str, window_starts: list[datetime], window_ends: list[datetime]
+) -> RetrainingOutcome:
+    """Train a challenger on the labelled records of the given windows (of any version); promote it if it wins."""
+    settings = get_settings()
+    logger = get_run_logger()
+    engine = get_engine(settings.resolved_database_url)
+    windows = tuple(
+        WindowQuality(Window(start, end), serving_version, {})
+        for start, end in zip(window_starts, window_ends, strict=True)
+    )
+    decision = RetrainingDecision(Verdict.RETRAIN, serving_version, windows)
+    run_id = ledger.claim(engine, decision, model_name=settings.model_name)
+    if run_id is None:
+        logger.info("windows up to %s were already retrained for; nothing to do", decision.last_window_end)
+        return RetrainingOutcome(
+            run_id=None,
+            status="already_claimed",
+            reason="these windows triggered a retraining before",
+            serving_version=serving_version,
+            first_window_start=decision.first_window_start,
+            last_window_end=decision.last_window_end,
+        )
+    trigger = f"{decision.first_window_start.isoformat()}/{decision.last_window_end.isoformat()}"
+    try:
+        frame = labelled_records(
+            engine, model_name=settings.model_name, start=decision.first_window_start, end=decision.last_window_end
+        )
+        result = train_challenger(frame, serving_version=serving_version, trigger=trigger, settings=settings)
+    except NotEnoughDataError as exc:
+        record = ledger.finish(engine, run_id, status=RunStatus.SKIPPED, reason=str(exc))
+        logger.warning("retraining skipped: %s", exc)
+        return _outcome(record)
+    except Exception as exc:
+        ledger.finish(engine, run_id, status=RunStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        raise
+    record = ledger.finish(
+        engine,
+        run_id,
+        status=RunStatus.PROMOTED if result.promoted else RunStatus.KEPT,
+        reason=result.reason,
+        n_train_rows=result.n_train_rows,
+        n_holdout_rows=result.n_holdout_rows,
+        challenger_version=result.challenger_version,
+        challenger_f1=result.challenger_metrics["f1"],
+        serving_f1=result.serving_metrics["f1"],
+    )
+    logger.info(
+        "challenger v%s (%s=%s): %s; %s",
+        result.challenger_version,
+        settings.challenger_alias,
+        result.challenger_version,
+        result.reason,
+        f"{settings.model_alias} -> v{result.challenger_version}" if result.promoted else "serving alias unchanged",
+    )
+    return _outcome(record)
+
+
+def due_retraining(database_url: str) -> RetrainingDecision:
+    """The decision for the version serving now, from the stored windows and the ledger."""
+    settings = get_settings()
+    policy = RetrainingPolicy.from_settings(settings)
+    if not policy.enabled:
+        return RetrainingDecision(Verdict.DISABLED, "")
+    engine = get_engine(database_url)
+    version = serving_version(settings)
+    since = ledger.used_until(engine, model_name=settings.model_name, serving_version=version)
+    history = quality_history(engine, model_version=version, since=since)
+    return decide_retraining(history, serving_version=version, policy=policy, used_until=since)
+
+
+def retrain_if_due(database_url: str) -> RetrainingOutcome | None:
+    """Run ``retrain-model`` as a subflow when the decision says so; the outcome, or ``None`` without one."""
+    logger = get_run_logger()
+    try:
+        decision = due_retraining(database_url)
+    except Exception:
+        logger.warning("retraining decision failed; the next run decides again", exc_info=True)
+        return None
+    if decision.verdict is not Verdict.DISABLED:
+        logger.info("retraining for v%s: %s", decision.serving_version, decision.verdict)
+    if not decision.retrain:
+        return None
+    state = retrain_model(
+        decision.serving_version,
+        [w.window.start for w in decision.windows],
+        [w.window.end for w in decision.windows],
+        return_state=True,
+    )
+    if not state.is_completed():
+        logger.warning("retraining failed (recorded in retraining_runs): %s", state.message)
+        return None
+    return state.result()

@@ -1,0 +1,136 @@
+"""Each window's Evidently runs in a local workspace, and ``evidently ui`` (``make evidently-ui``) serving it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch_monitor.drift import evaluate_window
+from batch_monitor.flow import monitor_windows
+from batch_monitor.reports import add_evaluation_to_workspace, ui_command
+from churn_common.settings import get_settings
+from tests.conftest import free_port
+from tests.integration.batch_monitor.conftest import closed_after, scored_rows, window_at
+
+pytestmark = pytest.mark.integration
+
+UI_START_TIMEOUT_SECONDS = 90
+
+
+def workspace_runs(path: Path, project_name: str) -> tuple[Any, list[Any]]:
+    """The project and its stored runs, read back through Evidently's own workspace API."""
+    from evidently.ui.workspace import Workspace
+
+    workspace = Workspace(str(path))
+    [project] = [p for p in workspace.search_project(project_name) if p.name == project_name]
+    return project, [workspace.get_run(project.id, run_id) for run_id in workspace.list_runs(project.id)]
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_monitor_run_puts_each_window_into_the_workspace(monitor_env, env, batch, put_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a workspace folder of this test and a labelled window
+    workspace = tmp_path / "evidently"
+    env(EVIDENTLY_WORKSPACE=str(workspace), EVIDENTLY_PROJECT="churn-test")
+    window = window_at(0)
+    put_window(batch(n_rows=300, seed=21), window=window)
+
+    # WHEN the monitor evaluates it
+    [evaluated] = monitor_windows(now=closed_after(window)).windows
+
+    # THEN the workspace holds the project with that window's runs, stamped with the window and version
+    _, runs = workspace_runs(workspace, "churn-test")
+    assert runs
+    for run in runs:
+        assert run.metadata["window_start"] == window.start.isoformat()
+        assert run.metadata["window_end"] == window.end.isoformat()
+        assert run.metadata["model_version"] == evaluated.model_version
+        assert run.timestamp.replace(tzinfo=None) == window.start.replace(tzinfo=None)
+        assert f"model_version={evaluated.model_version}" in run.tags
+        assert run.metric_results  # the computed metrics, not an empty shell
+    # AND the drift result in the workspace is the one the monitor stored
+    shares = [float(r.share.value) for run in runs for r in run.metric_results.values() if hasattr(r, "share")]
+    assert any(share == pytest.approx(evaluated.drift_share) for share in shares)
+
+
+@pytest.fixture
+def filled_workspace(env, tmp_path, base_rows, serving_model, batch) -> Path:  # type: ignore[no-untyped-def]
+    """A workspace holding one evaluated window, written by the monitor's hook."""
+    import pandas as pd
+
+    workspace = tmp_path / "evidently"
+    env(EVIDENTLY_WORKSPACE=str(workspace), EVIDENTLY_PROJECT="churn-ui-test", LOCAL_STATE_DIR=str(tmp_path))
+    window = window_at(3)
+    current = pd.DataFrame(scored_rows(batch(n_rows=200, seed=31), model=serving_model, window=window))
+    reference = base_rows.rename(columns={"churn": "label"}).assign(
+        churn_probability=serving_model.predict_proba(base_rows.iloc[:, :13].to_numpy(dtype="float32"))
+    )
+    reference["churn_prediction"] = (reference["churn_probability"] >= 0.5).astype(int)
+    evaluation = evaluate_window(current, reference, window=window, model_version=serving_model.version)
+    # A second write of the same window replaces its runs rather than adding copies.
+    first = add_evaluation_to_workspace(evaluation)
+    assert add_evaluation_to_workspace(evaluation) == first
+    return workspace
+
+
+@pytest.fixture
+def evidently_ui(filled_workspace: Path) -> Iterator[str]:
+    """``evidently ui`` as ``make evidently-ui`` starts it, on a free port; stopped afterwards."""
+    port = free_port()
+    log_path = filled_workspace.parent / "evidently-ui.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ui_command(get_settings(), port=port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "DO_NOT_TRACK": "1"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + UI_START_TIMEOUT_SECONDS
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"evidently ui did not start:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/projects", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return json.load(response)
+
+
+def test_evidently_ui_serves_the_workspace_over_http(evidently_ui: str, filled_workspace: Path) -> None:
+    # GIVEN the UI running on the workspace the monitor writes
+    # WHEN its project list and the project's runs are requested
+    projects = get_json(f"{evidently_ui}/api/projects")
+    # THEN it lists the monitor's project with the window's runs, read from the workspace files
+    [project] = [p for p in projects if p["name"] == "churn-ui-test"]
+    snapshots = get_json(f"{evidently_ui}/api/projects/{project['id']}/snapshots")
+    _, runs = workspace_runs(filled_workspace, "churn-ui-test")
+    assert len(snapshots) == len(runs) > 0
+    assert {s["metadata"]["window_start"] for s in snapshots} == {window_at(3).start.isoformat()}
+    # AND the UI page itself is served
+    with urllib.request.urlopen(f"{evidently_ui}/", timeout=10) as response:
+        assert response.status == 200
+        assert b"<html" in response.read().lower()

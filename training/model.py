@@ -1,0 +1,143 @@
+"""The one training code path: split, fit, score a holdout, log the model with its reference, register it.
+
+``make model-registry`` (:mod:`training.train`) and the retraining flow (:mod:`batch_monitor.retraining`)
+both go through here, so a retrained version is built, logged and referenced exactly like the first one.
+It knows nothing of where the rows come from (no dataset readers), which keeps the monitor's image free
+of them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from xgboost import XGBClassifier
+
+from churn_common.registry import (
+    DATA_SOURCE_TAG,
+    MODEL_ARTIFACT_NAME,
+    PREDICTION_COLUMN,
+    PROBABILITY_COLUMN,
+    REFERENCE_ARTIFACT_DIR,
+    REFERENCE_FILE,
+    TARGET_COLUMN,
+    ensure_experiment,
+)
+from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
+from churn_common.settings import Settings
+from training.evaluate import DEFAULT_DECISION_THRESHOLD, classification_metrics
+
+HOLDOUT_FRACTION = 0.25
+RANDOM_SEED = 42
+XGB_PARAMS: dict[str, float | int | str] = {
+    "n_estimators": 200,
+    "max_depth": 4,
+    "learning_rate": 0.08,
+    "subsample": 0.9,
+    "colsample_bytree": 0.9,
+    "objective": "binary:logistic",
+    "eval_metric": "logloss",
+    "n_jobs": 2,
+    "random_state": RANDOM_SEED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedVersion:
+    version: str
+    run_id: str
+
+
+def feature_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's input: the schema's features in schema order, as the scorer builds them."""
+    return frame.loc[:, list(FEATURE_COLUMNS)].astype("float32")
+
+
+def split_holdout(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and holdout rows, stratified on the label so both keep its churn rate."""
+    train, holdout = train_test_split(
+        frame, test_size=HOLDOUT_FRACTION, random_state=RANDOM_SEED, stratify=frame[LABEL_COLUMN]
+    )
+    return train, holdout
+
+
+def fit_model(train: pd.DataFrame) -> XGBClassifier:
+    model = XGBClassifier(**XGB_PARAMS)
+    model.fit(feature_matrix(train), train[LABEL_COLUMN])
+    return model
+
+
+def holdout_metrics(model: XGBClassifier, holdout: pd.DataFrame) -> dict[str, float]:
+    return classification_metrics(holdout[LABEL_COLUMN].to_numpy(), model.predict_proba(feature_matrix(holdout))[:, 1])
+
+
+def build_reference(frame: pd.DataFrame, model: XGBClassifier, holdout_index: pd.Index) -> pd.DataFrame:
+    """Training data with the model's own outputs: what monitoring compares each window against."""
+    reference = frame.loc[:, list(FEATURE_COLUMNS)].copy()
+    reference[TARGET_COLUMN] = frame[LABEL_COLUMN].astype(int)
+    probabilities = model.predict_proba(feature_matrix(frame))[:, 1]
+    reference[PROBABILITY_COLUMN] = probabilities
+    reference[PREDICTION_COLUMN] = (probabilities >= DEFAULT_DECISION_THRESHOLD).astype(int)
+    reference["split"] = np.where(frame.index.isin(holdout_index), "holdout", "train")
+    return reference.reset_index(drop=True)
+
+
+def log_model_version(
+    *,
+    model: XGBClassifier,
+    frame: pd.DataFrame,
+    holdout: pd.DataFrame,
+    metrics: Mapping[str, float],
+    data_source: str,
+    settings: Settings,
+    tags: Mapping[str, str] | None = None,
+    extra_metrics: Mapping[str, float] | None = None,
+) -> LoggedVersion:
+    """One MLflow run: parameters, holdout metrics, the model (registered as a new version) and the
+    reference data (``frame`` scored by ``model``), which the monitor loads for every later window."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    experiment_id = ensure_experiment(settings)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.set_tags({DATA_SOURCE_TAG: data_source, **(tags or {})})
+        mlflow.log_params(
+            {
+                **XGB_PARAMS,
+                "holdout_fraction": HOLDOUT_FRACTION,
+                "rows": len(frame),
+                "threshold": DEFAULT_DECISION_THRESHOLD,
+            }
+        )
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        if extra_metrics:
+            mlflow.log_metrics(dict(extra_metrics))
+        example = feature_matrix(holdout.head(5))
+        info = mlflow.xgboost.log_model(
+            model,
+            name=MODEL_ARTIFACT_NAME,
+            registered_model_name=settings.model_name,
+            signature=infer_signature(example, model.predict_proba(example)[:, 1]),
+            input_example=example,
+            model_format="ubj",
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            reference_path = Path(tmp) / REFERENCE_FILE
+            build_reference(frame, model, holdout.index).to_parquet(reference_path, index=False)
+            mlflow.log_artifact(str(reference_path), artifact_path=REFERENCE_ARTIFACT_DIR)
+    version = str(info.registered_model_version)
+    MlflowClient().set_model_version_tag(settings.model_name, version, DATA_SOURCE_TAG, data_source)
+    return LoggedVersion(version, run.info.run_id)
+
+
+def load_version(model_name: str, version: str) -> XGBClassifier:
+    """A registered version as the estimator it was logged as (for holdout comparisons, not for serving)."""
+    import mlflow.xgboost
+
+    return mlflow.xgboost.load_model(f"models:/{model_name}/{version}")
