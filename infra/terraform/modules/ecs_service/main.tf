@@ -3,32 +3,38 @@ data "aws_region" "current" {}
 locals {
   volumes = { for path in var.writable_paths : "scratch-${substr(sha1(path), 0, 8)}" => path }
 
-  container = { for key, value in {
-    name                   = var.container_name
-    image                  = var.image
-    essential              = true
-    command                = var.command
-    readonlyRootFilesystem = true
-    environment            = [for name in sort(keys(var.environment)) : { name = name, value = var.environment[name] }]
-    secrets                = [for name in sort(keys(var.secrets)) : { name = name, valueFrom = var.secrets[name] }]
-    portMappings           = var.container_port == null ? [] : [{ containerPort = var.container_port, protocol = "tcp" }]
-    mountPoints            = [for volume, path in local.volumes : { sourceVolume = volume, containerPath = path, readOnly = false }]
-    healthCheck = var.health_check_command == null ? null : {
-      command     = var.health_check_command
-      interval    = 30
-      timeout     = 5
-      retries     = 3
-      startPeriod = 60
-    }
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.this.name
-        awslogs-region        = data.aws_region.current.name
-        awslogs-stream-prefix = var.container_name
+  # Optional keys are merged in rather than filtered out of one map, so that static analysis (checkov)
+  # evaluates the definition as ECS will.
+  container = merge(
+    {
+      name                   = var.container_name
+      image                  = var.image
+      essential              = true
+      readonlyRootFilesystem = true
+      environment            = [for name in sort(keys(var.environment)) : { name = name, value = var.environment[name] }]
+      secrets                = [for name in sort(keys(var.secrets)) : { name = name, valueFrom = var.secrets[name] }]
+      portMappings           = var.container_port == null ? [] : [{ containerPort = var.container_port, protocol = "tcp" }]
+      mountPoints            = [for volume, path in local.volumes : { sourceVolume = volume, containerPath = path, readOnly = false }]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.this.name
+          awslogs-region        = data.aws_region.current.name
+          awslogs-stream-prefix = var.container_name
+        }
       }
-    }
-  } : key => value if value != null }
+    },
+    var.command == null ? {} : { command = var.command },
+    var.health_check_command == null ? {} : {
+      healthCheck = {
+        command     = var.health_check_command
+        interval    = 30
+        timeout     = 5
+        retries     = 3
+        startPeriod = 60
+      }
+    },
+  )
 }
 
 resource "aws_cloudwatch_log_group" "this" {
