@@ -1,4 +1,5 @@
-"""Helper processes that tests and benchmarks start on 127.0.0.1: free ports and an MLflow tracking server."""
+"""Helper processes that tests and benchmarks start on 127.0.0.1: free ports, servers that are ready before
+they are used (an MLflow tracking server among them)."""
 
 from __future__ import annotations
 
@@ -42,22 +43,43 @@ def mlflow_server(*, backend_store_uri: str, artifacts: Path, log_path: Path) ->
         "--workers",
         "1",
     ]
+    with served(
+        command,
+        log_path=log_path,
+        env=MLFLOW_SERVER_SETTINGS,
+        port=port,
+        health_path="/health",
+        timeout=MLFLOW_START_TIMEOUT_SECONDS,
+        name="mlflow server",
+    ) as url:
+        yield url
+
+
+@contextmanager
+def served(
+    command: list[str],
+    *,
+    port: int,
+    health_path: str,
+    log_path: Path,
+    timeout: float,
+    name: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Runs ``command`` (a server on ``port``) in its own process group, yields its URL once ``health_path``
+    answers, and stops the whole group afterwards; a server that dies or stays silent fails with its log."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **MLFLOW_SERVER_SETTINGS},
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + MLFLOW_START_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                with urllib.request.urlopen(f"{url}{health_path}", timeout=2):
                     break
             except OSError:
                 time.sleep(0.3)

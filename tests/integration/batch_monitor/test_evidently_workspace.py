@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +16,7 @@ from batch_monitor.reports import add_evaluation_to_workspace, ui_command
 from churn_common.settings import get_settings
 from tests.conftest import free_port
 from tests.integration.batch_monitor.conftest import closed_after, scored_rows, window_at
+from tests.local_servers import served
 
 pytestmark = pytest.mark.integration
 
@@ -85,33 +82,16 @@ def filled_workspace(env, tmp_path, base_rows, serving_model, batch) -> Path:  #
 def evidently_ui(filled_workspace: Path) -> Iterator[str]:
     """``evidently ui`` as ``make evidently-ui`` starts it, on a free port; stopped afterwards."""
     port = free_port()
-    log_path = filled_workspace.parent / "evidently-ui.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ui_command(get_settings(), port=port),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "DO_NOT_TRACK": "1"},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + UI_START_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"evidently ui did not start:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/projects", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
+    with served(
+        ui_command(get_settings(), port=port),
+        port=port,
+        health_path="/api/projects",
+        log_path=filled_workspace.parent / "evidently-ui.log",
+        timeout=UI_START_TIMEOUT_SECONDS,
+        name="evidently ui",
+        env={"DO_NOT_TRACK": "1"},
+    ) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def get_json(url: str) -> Any:
