@@ -88,6 +88,14 @@ def test_monitor_image_runs_the_flow_and_the_mlflow_and_prefect_servers() -> Non
     assert not {"moto", "localstack-client", "pytest"} & pins.keys()
 
 
+@pytest.mark.parametrize("image", IMAGES)
+def test_readme_image_table_gives_each_image_its_number_of_pinned_packages(image: str) -> None:
+    table_row = re.compile(rf"^\| `{image.replace('_', '-')}` \|[^|]*\| (?P<count>\d+)\b", re.MULTILINE)
+    match = table_row.search((REPO_ROOT / "README.md").read_text())
+    assert match, f"README.md has no image table row for {image}"
+    assert int(match.group("count")) == len(_pins(requirements.output_path(image)))
+
+
 def test_lambda_runtime_client_is_pinned_with_hashes() -> None:
     pins = _pins(LAMBDA_RUNTIME_FILE)
     assert "awslambdaric" in pins
