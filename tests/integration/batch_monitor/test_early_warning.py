@@ -114,6 +114,35 @@ def test_restarts_consume_each_prediction_once_and_match_an_uninterrupted_run(  
     assert min(s.shift.started_at for s in expected_shifts) >= window_at(3).start.timestamp() - 60
 
 
+def test_a_fresh_detector_starts_at_the_recent_predictions_not_an_old_shift(engine, put_stream) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a history with a surge of complaints long ago, then calm again for two windows
+    for i in (0, 1, 2):
+        put_stream(window=window_at(i), n_rows=400, seed=70 + i)
+    put_stream(window=window_at(3), n_rows=600, seed=73, drift=COMPLAINTS_SURGE)
+    for i in (4, 5):
+        put_stream(window=window_at(i), n_rows=400, seed=70 + i)
+    _, everything = uninterrupted(engine)
+    assert any(s.shift.direction == "up" for s in everything), "the old surge must be detectable"
+
+    # WHEN a detector with no state runs, told to start at the last 800 predictions
+    first = run_detector(
+        engine, model_name=MODEL_NAME, until=window_at(5).end, cooldown=NO_COOLDOWN, fresh_start_rows=800
+    )
+
+    # THEN it consumed exactly those, warned of nothing, and stands at the newest prediction
+    assert first.consumed == 800
+    assert first.shifts == []
+    watermark, _ = detector_states(engine, model_name=MODEL_NAME)
+    assert watermark is not None
+    assert watermark.scored_at >= window_at(5).start
+    # AND later predictions are consumed from there on, each once
+    put_stream(window=window_at(6), n_rows=150, seed=76)
+    later = run_detector(
+        engine, model_name=MODEL_NAME, until=window_at(6).end, cooldown=NO_COOLDOWN, fresh_start_rows=800
+    )
+    assert later.consumed == 150
+
+
 @pytest.mark.usefixtures("prefect_server")
 def test_the_flow_warns_of_a_surge_before_its_window_closes(monitor_env, put_stream, engine) -> None:  # type: ignore[no-untyped-def]
     # GIVEN three calm windows, evaluated as they closed, then a surge of complaints in a window still open
