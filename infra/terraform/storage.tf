@@ -155,6 +155,7 @@ module "data_bucket" {
   force_destroy                      = var.force_destroy
   expiring_prefixes = {
     (local.prefixes.processed) = var.processed_expiration_days
+    (local.prefixes.reports)   = var.reports_expiration_days
   }
 }
 

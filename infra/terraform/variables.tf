@@ -136,6 +136,17 @@ variable "processed_expiration_days" {
   }
 }
 
+variable "reports_expiration_days" {
+  description = "Days after which monitoring reports (HTML, several MB per window and model version) under reports/ are expired. The metrics stay in the database."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.reports_expiration_days >= 1
+    error_message = "reports_expiration_days must be at least 1."
+  }
+}
+
 variable "force_destroy" {
   description = "Let `terraform destroy` delete the data and log buckets with their objects and the image repositories with their images. Keep false except to tear down a stack whose data is no longer needed."
   type        = bool

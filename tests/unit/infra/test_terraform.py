@@ -177,6 +177,22 @@ def test_data_bucket_uses_kms_and_notifies_the_file_drops_queue(blocks: list[Blo
     assert queue["queue_arn"] == "${module.file_drops_queue.arn}"
 
 
+def test_processed_files_and_reports_expire_and_the_bucket_module_makes_a_rule_per_prefix(blocks: list[Block]) -> None:
+    (data_bucket,) = [b for b in _of(blocks, "module") if b.labels[0] == "data_bucket"]
+    expiring = {key.strip("${}()"): value for key, value in data_bucket.body["expiring_prefixes"].items()}
+    assert expiring == {
+        "local.prefixes.processed": "${var.processed_expiration_days}",
+        "local.prefixes.reports": "${var.reports_expiration_days}",
+    }
+    assert _locals(blocks)["prefixes"]["reports"] == get_settings().reports_prefix
+    (lifecycle,) = [
+        b for b in _of(blocks, "resource", "aws_s3_bucket_lifecycle_configuration")
+        if b.path.parent == TERRAFORM_DIR / "modules" / "s3_bucket"
+    ]  # fmt: skip
+    rule = next(r for r in _as_list(lifecycle.body["dynamic"]) if "rule" in r)["rule"]
+    assert _single(rule)["for_each"] == "${var.expiring_prefixes}"
+
+
 def test_queues_topics_and_logs_are_encrypted(blocks: list[Block]) -> None:
     for queue in _of(blocks, "resource", "aws_sqs_queue"):
         assert queue.body.get("kms_master_key_id"), queue.labels
