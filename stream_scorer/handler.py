@@ -62,8 +62,10 @@ def _score_and_write(
     decoded = decode_columns(records.payloads)
     model = models.get() if len(decoded) else None
     scored = score(records, decoded, model) if model is not None else None
-    rejects = rejected_rows(records, decoded.rejections, at=now)
-    result = write_batch(engine, scored=scored, rejects=rejects, scored_at=now)
+    # Stamped after scoring, just before the write: the latency panel measures arrival to stored.
+    written_at = datetime.now(tz=UTC)
+    rejects = rejected_rows(records, decoded.rejections, at=written_at)
+    result = write_batch(engine, scored=scored, rejects=rejects, scored_at=written_at)
     oldest = min(records.arrival_times, default=None)
     return BatchMetrics(
         records_in=len(records),
