@@ -7,9 +7,11 @@ estimate its quality from the calibrated probabilities, put the HTML report in S
 record the window's alerts through each kind's episode (e-mail, held back by the cool-down, or recovered:
 :mod:`batch_monitor.episodes`), store the results. Alerts are published after the windows, from the ledger,
 so an alert recorded by a run that crashed goes out with the next one.
-A window whose evaluation fails stays pending (nothing is stored for it) and is retried by the next run;
+A window whose evaluation fails stays pending (nothing is stored for it) and is retried by the next runs
+(until windows ``MONITOR_RETRY_SECONDS`` newer are evaluated: :func:`batch_monitor.windows.scan_start`);
 the other windows are still evaluated, and the run ends failed so the failure is visible. A failing detector
-does not hold the windows back either.
+does not hold the windows back either. Last, rows older than the retention period are deleted, never those of
+a window not yet evaluated (:mod:`batch_monitor.retention`).
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ from batch_monitor.episodes import merge_verdicts
 from batch_monitor.evaluation import WindowEvaluation
 from batch_monitor.reference import load_reference
 from batch_monitor.reports import add_evaluation_to_workspace, upload_report
+from batch_monitor.retention import prune, retention_cutoff
 from batch_monitor.retraining.flow import retrain_if_due
 from batch_monitor.store import store_evaluation
 from batch_monitor.window_evaluation import evaluate_stored_window
-from batch_monitor.windows import PendingWindow, as_utc, pending_windows
+from batch_monitor.windows import PendingWindow, Window, as_utc, first_open_bucket, pending_windows, scan_start
 from churn_common.aws import client
 from churn_common.database import get_engine
 from churn_common.settings import get_settings
@@ -111,12 +114,19 @@ class EvaluatedWindow(BaseModel):
     recorded_alerts: list[RecordedAlertSummary]
 
 
+class PrunedSummary(BaseModel):
+    cutoff: datetime
+    predictions: int
+    rejected_records: int
+
+
 class MonitorSummary(BaseModel):
     windows: list[WindowSummary]
     alerts_sent: list[SentAlertSummary]
     failed_windows: list[str]
     recorded_alerts: list[RecordedAlertSummary] = []
     detector: DetectorSummary | None = None
+    pruned: PrunedSummary | None = None
 
 
 class WindowsFailedError(RuntimeError):
@@ -125,6 +135,10 @@ class WindowsFailedError(RuntimeError):
 
 class DetectorFailedError(RuntimeError):
     """The early-warning detector failed; its state is as the last completed page left it."""
+
+
+class PruneFailedError(RuntimeError):
+    """Deleting rows past the retention period failed; the next run deletes what is left."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +276,19 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
     return EvaluatedWindow(versions=summaries, recorded_alerts=_recorded(recorded))
 
 
+@task(name="prune-history", cache_policy=NO_CACHE)
+def prune_history(database_url: str, cutoff: datetime) -> PrunedSummary:
+    """Predictions and rejected records before ``cutoff`` (see :mod:`batch_monitor.retention`)."""
+    pruned = prune(get_engine(database_url), cutoff=cutoff)
+    get_run_logger().info(
+        "deleted %d prediction(s) and %d rejected record(s) before %s",
+        pruned.predictions,
+        pruned.rejected_records,
+        cutoff.isoformat(),
+    )
+    return PrunedSummary(cutoff=cutoff, predictions=pruned.predictions, rejected_records=pruned.rejected_records)
+
+
 @task(name="publish-alerts", cache_policy=NO_CACHE)
 def publish_alerts(database_url: str) -> list[SentAlertSummary]:
     sent = publish_unsent(get_engine(database_url))
@@ -294,12 +321,15 @@ def monitor_windows(
     moment = as_utc(now) if now else datetime.now(tz=UTC)
     detection = detect_shifts(config, moment, return_state=True)
     detector = detection.result() if detection.is_completed() else None
+    engine = get_engine(config.database_url)
+    length = window_seconds or settings.window_seconds
     pending = pending_windows(
-        get_engine(config.database_url),
-        window_seconds=window_seconds or settings.window_seconds,
+        engine,
+        window_seconds=length,
         now=moment,
         lateness_seconds=config.lateness_seconds,
         model_name=config.model_name,
+        since=scan_start(engine, retry_seconds=settings.window_retry_seconds),
     )
     logger = get_run_logger()
     logger.info("%d pending window(s)", len(pending))
@@ -316,15 +346,28 @@ def monitor_windows(
             failed.append(item.window.label)
     if windows:
         retrain_if_due(config.database_url)
+    first_open = first_open_bucket(now=moment, window_seconds=length, lateness_seconds=config.lateness_seconds)
+    cutoff = retention_cutoff(
+        now=moment,
+        retention_days=settings.predictions_retention_days,
+        keep_from=[
+            Window.of_bucket(first_open, seconds=length).start,
+            *(item.window.start for item in pending if item.window.label in failed),
+        ],
+    )
+    pruning = None if cutoff is None else prune_history(config.database_url, cutoff, return_state=True)
     summary = MonitorSummary(
         windows=windows,
         alerts_sent=publish_alerts(config.database_url),
         failed_windows=failed,
         recorded_alerts=recorded,
         detector=detector,
+        pruned=pruning.result() if pruning is not None and pruning.is_completed() else None,
     )
     if failed:
         raise WindowsFailedError(f"{len(failed)} window(s) failed and stay pending: {', '.join(failed)}")
     if detector is None:
         raise DetectorFailedError("the early-warning detector failed; it resumes from its watermark next run")
+    if pruning is not None and not pruning.is_completed():
+        raise PruneFailedError("deleting rows past the retention period failed; the next run deletes the rest")
     return summary

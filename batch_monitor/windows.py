@@ -102,6 +102,20 @@ def bucket_expression(dialect: str, column: ColumnElement[datetime], window_seco
     return bucket(column, window_seconds)
 
 
+def scan_start(engine: Engine, *, retry_seconds: float) -> datetime | None:
+    """Where the scan for pending windows starts: ``retry_seconds`` before the newest evaluated window.
+
+    Scanning every prediction ever stored on each run would cost more every day. Everything after the newest
+    evaluated window is new (a catch-up after downtime of any length starts there); before it, only windows
+    whose evaluation failed can still be pending, and those are retried for ``retry_seconds`` of window time
+    (a failure that outlasts that needs a person, and each of its runs ended failed). ``None``: nothing was
+    evaluated yet, scan everything.
+    """
+    with engine.connect() as connection:
+        newest = connection.execute(select(func.max(monitoring_windows.c.window_start))).scalar_one_or_none()
+    return None if newest is None else as_utc(newest) - timedelta(seconds=retry_seconds)
+
+
 def pending_windows(
     engine: Engine,
     *,

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
 
     window_seconds: int = Field(300, alias="MONITOR_WINDOW_SECONDS", ge=1)
     window_lateness_seconds: float = Field(30.0, alias="MONITOR_LATENESS_SECONDS", ge=0)
+    window_retry_seconds: float = Field(3600.0, alias="MONITOR_RETRY_SECONDS", ge=0)
+    predictions_retention_days: float = Field(0.0, alias="PREDICTIONS_RETENTION_DAYS", ge=0)
     window_min_rows: int = Field(50, alias="MONITOR_MIN_ROWS", ge=1)
     drift_share_threshold: float = Field(0.5, alias="DRIFT_SHARE_THRESHOLD")
     min_f1: float = Field(0.70, alias="MIN_F1")

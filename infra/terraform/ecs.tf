@@ -27,16 +27,19 @@ locals {
   monitor_environment = {
     MONITOR_WINDOW_SECONDS   = tostring(var.monitor_settings.window_seconds)
     MONITOR_LATENESS_SECONDS = tostring(var.monitor_settings.lateness_seconds)
-    MONITOR_MIN_ROWS         = tostring(var.monitor_settings.min_rows)
-    DRIFT_SHARE_THRESHOLD    = tostring(var.monitor_settings.drift_share_threshold)
-    MIN_F1                   = tostring(var.monitor_settings.min_f1)
-    MIN_PRECISION            = tostring(var.monitor_settings.min_precision)
-    MIN_RECALL               = tostring(var.monitor_settings.min_recall)
-    MIN_ACCURACY             = tostring(var.monitor_settings.min_accuracy)
-    ALERT_COOLDOWN_SECONDS   = tostring(var.monitor_settings.alert_cooldown_seconds)
-    RETRAIN_ENABLED          = tostring(var.monitor_settings.retrain_enabled)
-    RETRAIN_AFTER_WINDOWS    = tostring(var.monitor_settings.retrain_after_windows)
-    RETRAIN_MIN_ROWS         = tostring(var.monitor_settings.retrain_min_rows)
+    MONITOR_RETRY_SECONDS    = tostring(var.monitor_settings.retry_seconds)
+    # Postgres is the first limit (infra/capacity.md): 30 days at about 100 records/s fit the default storage.
+    PREDICTIONS_RETENTION_DAYS = tostring(var.monitor_settings.predictions_retention_days)
+    MONITOR_MIN_ROWS           = tostring(var.monitor_settings.min_rows)
+    DRIFT_SHARE_THRESHOLD      = tostring(var.monitor_settings.drift_share_threshold)
+    MIN_F1                     = tostring(var.monitor_settings.min_f1)
+    MIN_PRECISION              = tostring(var.monitor_settings.min_precision)
+    MIN_RECALL                 = tostring(var.monitor_settings.min_recall)
+    MIN_ACCURACY               = tostring(var.monitor_settings.min_accuracy)
+    ALERT_COOLDOWN_SECONDS     = tostring(var.monitor_settings.alert_cooldown_seconds)
+    RETRAIN_ENABLED            = tostring(var.monitor_settings.retrain_enabled)
+    RETRAIN_AFTER_WINDOWS      = tostring(var.monitor_settings.retrain_after_windows)
+    RETRAIN_MIN_ROWS           = tostring(var.monitor_settings.retrain_min_rows)
     # Alert e-mails link the dashboard behind the load balancer.
     GRAFANA_URL = "https://${var.public_hostname}"
   }

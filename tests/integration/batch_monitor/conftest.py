@@ -23,6 +23,7 @@ from churn_common.registry import PROBABILITY_COLUMN, REFERENCE_ARTIFACT_DIR, RE
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from data.synthetic import generate, strong_drift
 from stream_scorer.model import DECISION_THRESHOLD, LoadedModel, load_booster, resolve_alias
+from tests.factories import TYPICAL_FEATURES
 
 MODEL_NAME = "XGBoostChurnModel"
 WINDOW_SECONDS = 300
@@ -120,6 +121,38 @@ def monitor_env(env, aws, database_url: str, registered_model):  # type: ignore[
 @pytest.fixture
 def engine(database_url: str) -> Engine:
     return get_engine(database_url)
+
+
+@pytest.fixture
+def put_rows(engine: Engine) -> Callable[..., None]:
+    """Insert predictions at the given event times (features are irrelevant to window arithmetic)."""
+    counter = iter(range(1_000_000))
+
+    def put(*times: datetime, version: str = "1", model: str = MODEL_NAME, record: str | None = None) -> None:
+        rows = []
+        for moment in times:
+            n = next(counter)
+            rows.append(
+                {
+                    **TYPICAL_FEATURES,
+                    "event_id": f"e{n}",
+                    "record_id": record or f"r{n}",
+                    "source_id": "s",
+                    "row": n + 1,
+                    "event_time": moment,
+                    "arrival_time": moment,
+                    "scored_at": moment + timedelta(seconds=n),
+                    "model_name": model,
+                    "model_version": version,
+                    "churn_probability": 0.2,
+                    "churn_prediction": 0,
+                    "label": None,
+                }
+            )
+        with engine.begin() as connection:
+            connection.execute(predictions.insert(), rows)
+
+    return put
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,51 +10,12 @@ from sqlalchemy import Engine
 from batch_monitor.evaluation import EvaluationStatus, WindowEvaluation
 from batch_monitor.store import store_evaluation
 from batch_monitor.window_data import load_window
-from batch_monitor.windows import Window, pending_windows
-from churn_common.database import get_engine, predictions
-from tests.factories import TYPICAL_FEATURES
+from batch_monitor.windows import Window, pending_windows, scan_start
 
 pytestmark = pytest.mark.integration
 
 MINUTE = 60
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Engine:
-    return get_engine(database_url)
-
-
-@pytest.fixture
-def put_rows(engine: Engine) -> Callable[..., None]:
-    """Insert predictions at the given event times (features are irrelevant to window arithmetic)."""
-    counter = iter(range(1_000_000))
-
-    def put(*times: datetime, version: str = "1", model: str = "XGBoostChurnModel", record: str | None = None) -> None:
-        rows = []
-        for moment in times:
-            n = next(counter)
-            rows.append(
-                {
-                    **TYPICAL_FEATURES,
-                    "event_id": f"e{n}",
-                    "record_id": record or f"r{n}",
-                    "source_id": "s",
-                    "row": n + 1,
-                    "event_time": moment,
-                    "arrival_time": moment,
-                    "scored_at": moment + timedelta(seconds=n),
-                    "model_name": model,
-                    "model_version": version,
-                    "churn_probability": 0.2,
-                    "churn_prediction": 0,
-                    "label": None,
-                }
-            )
-        with engine.begin() as connection:
-            connection.execute(predictions.insert(), rows)
-
-    return put
 
 
 def summary(engine: Engine, now: datetime, *, lateness: float = 0, **options: object) -> list[tuple[str, dict]]:
@@ -110,6 +70,27 @@ def test_since_bounds_the_scan(engine, put_rows) -> None:  # type: ignore[no-unt
     assert [label for label, _ in summary(engine, T0 + timedelta(hours=1), since=T0 + timedelta(minutes=5))] == [
         "2026-11-26T06:10:00Z"
     ]
+
+
+def test_the_scan_starts_a_retry_period_before_the_newest_evaluated_window(engine, put_rows) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN rows in ten one-minute windows, all evaluated except window 2 (failed long ago) and 7 (failed lately)
+    put_rows(*(T0 + timedelta(minutes=i, seconds=5) for i in range(10)))
+    assert scan_start(engine, retry_seconds=180) is None  # nothing evaluated yet: scan everything
+    for i in (0, 1, 3, 4, 5, 6, 8, 9):
+        window = Window(T0 + timedelta(minutes=i), T0 + timedelta(minutes=i + 1))
+        done = WindowEvaluation(window, "1", EvaluationStatus.TOO_FEW_ROWS, 1)
+        store_evaluation(engine, done, report_uri=None, evaluated_at=T0 + timedelta(hours=1))
+    # AND new rows in two windows after them
+    put_rows(T0 + timedelta(minutes=10), T0 + timedelta(minutes=11))
+
+    # WHEN the scan starts three minutes before the newest evaluated window (9)
+    start = scan_start(engine, retry_seconds=180)
+    pending = summary(engine, T0 + timedelta(hours=1), since=start)
+
+    # THEN the recent failure and the new windows are pending; the failure overtaken long ago is not scanned
+    assert start == T0 + timedelta(minutes=6)
+    assert [label for label, _ in pending] == ["2026-11-26T06:07:00Z", "2026-11-26T06:10:00Z", "2026-11-26T06:11:00Z"]
+    assert "2026-11-26T06:02:00Z" in [label for label, _ in summary(engine, T0 + timedelta(hours=1))]
 
 
 def test_nothing_pending_in_an_empty_table(engine) -> None:  # type: ignore[no-untyped-def]
