@@ -82,8 +82,9 @@ from typing import Any
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
-from evidently.presets import ClassificationPreset, DataDriftPreset
+from evidently.presets import ClassificationPreset
 
+from batch_monitor.drift_table import TableColumnDrift, drift_table_preset
 from batch_monitor.evaluation import ColumnDrift, EvaluationStatus, WindowEvaluation
 from batch_monitor.quality import WindowCounts, counts_of
 from batch_monitor.summary import quantile_summary
@@ -175,9 +176,7 @@ def evaluate_window(
         titles = ("Data drift", "Classification quality (labelled rows)")
 
     values = [m for run in runs for m in run.dict()["metrics"]]
-    columns = tuple(
-        _column_drift(m, column_tests) for m in _of_type(values, "ValueDrift") if m["config"]["column"] in column_tests
-    )
+    columns = tuple(_column_drift(m, column_tests) for m in _of_type(values, TableColumnDrift.__name__))
     prediction = next(
         _column_drift(m, {PROBABILITY_COLUMN: prediction_test})
         for m in _of_type(values, "ValueDrift")
@@ -268,11 +267,10 @@ def _definition(*, classification: bool) -> DataDefinition:
 
 def _drift_metrics(column_tests: Mapping[str, DriftTest], prediction_test: DriftTest, share: float) -> list[Any]:
     return [
-        DataDriftPreset(
-            columns=list(column_tests),
+        drift_table_preset(
+            methods={c: t.method for c, t in column_tests.items()},
+            thresholds={c: t.threshold for c, t in column_tests.items()},
             drift_share=share,
-            per_column_method={c: t.method for c, t in column_tests.items()},
-            per_column_threshold={c: t.threshold for c, t in column_tests.items()},
         ),
         ValueDrift(column=PROBABILITY_COLUMN, method=prediction_test.method, threshold=prediction_test.threshold),
     ]

@@ -70,6 +70,41 @@ def test_reference_like_and_strongly_drifted_windows_are_told_apart_at_any_size(
     assert "<html" in moved.html.lower()
 
 
+def test_column_scores_read_from_the_drift_table_equal_evidentlys_own_value_drift(base_rows, score) -> None:  # type: ignore[no-untyped-def]
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    # GIVEN a drifted window and the reference
+    reference = score(base_rows)
+    drifted = score(generate(n_rows=500, seed=7, base=base_rows, drift=strong_drift()))
+    # WHEN the monitor evaluates it, and plain DataDriftPreset (a ValueDrift per column) runs on the same data
+    ours = evaluate(drifted, reference)
+    columns = list(FEATURE_COLUMNS)
+    definition = DataDefinition(numerical_columns=columns)
+    plain = Report(
+        [
+            DataDriftPreset(
+                columns=columns,
+                per_column_method=dict.fromkeys(columns, "wasserstein"),
+                per_column_threshold=dict.fromkeys(columns, COLUMN_DRIFT_THRESHOLD),
+            )
+        ]
+    ).run(
+        reference_data=Dataset.from_pandas(reference[columns].astype(float), data_definition=definition),
+        current_data=Dataset.from_pandas(drifted[columns].astype(float), data_definition=definition),
+    )
+    value_drift = {
+        m["config"]["column"]: float(m["value"])
+        for m in plain.dict()["metrics"]
+        if m["config"]["type"].endswith(":ValueDrift")
+    }
+    # THEN every column has the same score, and the report still shows the drift table
+    assert {c.column: c.score for c in ours.columns} == pytest.approx(value_drift, abs=1e-12)
+    assert len(value_drift) == len(FEATURE_COLUMNS)
+    assert ours.html is not None
+    assert "Data Drift Summary" in ours.html
+
+
 def test_bundled_samples_reference_like_passes_and_drifted_alerts(score) -> None:  # type: ignore[no-untyped-def]
     # GIVEN the synthetic files shipped with the project
     reference = score(read_churn_csv(SAMPLES / "reference.csv"))
