@@ -73,7 +73,6 @@ of them and both classes occur (without, it is estimated: :mod:`batch_monitor.pe
 
 from __future__ import annotations
 
-import html as html_lib
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +80,8 @@ from typing import Any
 
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
+from evidently.core.metric_types import render_widgets
+from evidently.legacy.renderers.html_widgets import group_widget, text_widget
 from evidently.metrics import ValueDrift
 from evidently.presets import ClassificationPreset
 
@@ -235,7 +236,7 @@ def _note(
         lines.append(
             f"Evidently compared {summary_points:,}-point quantile summaries of each column with the reference "
             "(the same distributions, to within 0.0001 reference standard deviations); row counts in the drift "
-            "section are those of the summaries."
+            "section are those of the summaries, and their row order carries no time."
         )
     if quality and (shown is None or len(shown) < counts.labelled):
         exact = ", ".join(f"{name} {value:.4f}" for name, value in quality.items())
@@ -292,14 +293,15 @@ def _column_drift(metric: dict[str, Any], tests: Mapping[str, DriftTest]) -> Col
 
 
 def _page(runs: Sequence[Any], *, titles: Sequence[str], note: str | None = None) -> str:
-    """One report page; a partly labelled or a large window has two runs (drift, and quality on labelled rows)."""
+    """One report page; a partly labelled or a large window has two runs (drift, and quality on labelled rows).
+
+    Two runs become one Evidently page with a section each, not two pages side by side: each page carries
+    Evidently's 3.5 MB script, so one page halves the report (4.6 MB instead of 9.7 MB).
+    """
     if len(runs) == 1 and note is None:
         return str(runs[0].get_html_str(as_iframe=False))
-    sections = "\n".join(
-        f'<h2>{html_lib.escape(title)}</h2><iframe style="width:100%;height:90vh;border:0" '
-        f'srcdoc="{html_lib.escape(run.get_html_str(as_iframe=False), quote=True)}"></iframe>'
-        for title, run in zip(titles, runs, strict=False)
-    )
-    head = '<meta charset="utf-8"><title>Monitoring report</title>'
-    preface = "" if note is None else f"<p>{html_lib.escape(note)}</p>"
-    return f"<!DOCTYPE html><html><head>{head}</head><body>{preface}{sections}</body></html>"
+    widgets = [] if note is None else [text_widget(title="About this report", text=note)]
+    for title, run in zip(titles, runs, strict=False):
+        stored = run.to_snapshot_model()
+        widgets += [group_widget(title=title, widgets=list(stored.widgets)), *stored.tests_widgets]
+    return str(render_widgets(widgets, as_iframe=False))

@@ -7,6 +7,7 @@ rows in memory, sampled with the key SQLite computes, against the exact full-dat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -122,6 +123,11 @@ def test_a_sampled_window_gets_the_verdicts_and_exact_quality_of_all_its_rows(  
     # AND the report says what it rests on
     assert f"a uniform sample of {sampled.n_drift_rows:,} of all 4,000 records in the window" in sampled.html
     assert "classification quality" in sampled.html.lower()
+    # AND both runs are sections of one page, which carries Evidently's script once
+    script = max(re.findall(r"<script>(.*?)</script>", full.html, re.DOTALL), key=len)
+    assert len(script) > 100_000
+    assert sampled.html.count(script[:20_000]) == 1
+    assert "<iframe" not in sampled.html
 
 
 # --- production sample size against full-data verdicts ---------------------------------------------------

@@ -48,6 +48,17 @@ def test_values_are_values_of_the_data(window: pd.DataFrame) -> None:
     assert set(summary["count"]) <= set(window["count"].astype(float))
 
 
+def test_rows_show_no_trend_over_their_order_and_the_order_is_the_same_every_time(window: pd.DataFrame) -> None:
+    # WHEN summarised twice
+    summary = quantile_summary(window, points=2_000, columns=["amount"])
+    again = quantile_summary(window, points=2_000, columns=["amount"])
+    # THEN the rows are in one fixed order, in which the values do not climb (sorted, they would)
+    pd.testing.assert_frame_equal(summary, again)
+    halves = np.array_split(summary["amount"].to_numpy(), 2)
+    assert abs(np.median(halves[0]) - np.median(halves[1])) < 0.1 * np.median(summary["amount"])
+    assert abs(np.corrcoef(np.arange(len(summary)), summary["amount"])[0, 1]) < 0.1
+
+
 @pytest.mark.parametrize(
     ("frame", "points", "message"),
     [(pd.DataFrame({"a": [1.0]}), 0, "at least one point"), (pd.DataFrame({"a": []}), 10, "empty frame")],
