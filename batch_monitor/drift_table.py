@@ -16,6 +16,7 @@ from typing import Any
 from evidently.core.metric_types import SingleValue, SingleValueCalculation, SingleValueMetric
 from evidently.legacy.metrics import DataDriftTable
 from evidently.legacy.metrics.data_drift.data_drift_table import DataDriftTableResults
+from evidently.metrics import DriftedColumnsCount
 from evidently.metrics._legacy import LegacyMetricCalculation
 from evidently.presets import DataDriftPreset
 
@@ -52,7 +53,12 @@ class DriftTablePreset(DataDriftPreset):
     """``DataDriftPreset`` with per-column methods and thresholds only, its column metrics from the table."""
 
     def generate_metrics(self, context: Any) -> Sequence[Any]:
-        drifted_count = super().generate_metrics(context)[0]
+        drifted_count = DriftedColumnsCount(
+            columns=self.columns,
+            drift_share=self.drift_share,
+            per_column_method=self.per_column_method,
+            per_column_threshold=self.per_column_threshold,
+        )
         return [
             drifted_count,
             *(

@@ -42,11 +42,11 @@ from batch_monitor.episodes import merge_verdicts
 from batch_monitor.evaluation import WindowEvaluation
 from batch_monitor.reference import load_reference
 from batch_monitor.reports import add_evaluation_to_workspace, upload_report
-from batch_monitor.retention import prune, retention_cutoff
+from batch_monitor.retention import Pruned, prune, retention_cutoff
 from batch_monitor.retraining.flow import retrain_if_due
 from batch_monitor.store import store_evaluation
 from batch_monitor.window_evaluation import evaluate_stored_window
-from batch_monitor.windows import PendingWindow, Window, as_utc, first_open_bucket, pending_windows, scan_start
+from batch_monitor.windows import PendingWindow, Window, as_utc, closed_before, pending_windows, scan_start
 from churn_common.aws import client
 from churn_common.database import get_engine
 from churn_common.settings import get_settings
@@ -114,19 +114,13 @@ class EvaluatedWindow(BaseModel):
     recorded_alerts: list[RecordedAlertSummary]
 
 
-class PrunedSummary(BaseModel):
-    cutoff: datetime
-    predictions: int
-    rejected_records: int
-
-
 class MonitorSummary(BaseModel):
     windows: list[WindowSummary]
     alerts_sent: list[SentAlertSummary]
     failed_windows: list[str]
     recorded_alerts: list[RecordedAlertSummary] = []
     detector: DetectorSummary | None = None
-    pruned: PrunedSummary | None = None
+    pruned: Pruned | None = None
 
 
 class WindowsFailedError(RuntimeError):
@@ -277,7 +271,7 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
 
 
 @task(name="prune-history", cache_policy=NO_CACHE)
-def prune_history(database_url: str, cutoff: datetime) -> PrunedSummary:
+def prune_history(database_url: str, cutoff: datetime) -> Pruned:
     """Predictions and rejected records before ``cutoff`` (see :mod:`batch_monitor.retention`)."""
     pruned = prune(get_engine(database_url), cutoff=cutoff)
     get_run_logger().info(
@@ -286,7 +280,7 @@ def prune_history(database_url: str, cutoff: datetime) -> PrunedSummary:
         pruned.rejected_records,
         cutoff.isoformat(),
     )
-    return PrunedSummary(cutoff=cutoff, predictions=pruned.predictions, rejected_records=pruned.rejected_records)
+    return pruned
 
 
 @task(name="publish-alerts", cache_policy=NO_CACHE)
@@ -335,7 +329,7 @@ def monitor_windows(
     logger.info("%d pending window(s)", len(pending))
     windows: list[WindowSummary] = []
     recorded = [] if detector is None else list(detector.recorded_alerts)
-    failed: list[str] = []
+    failed: list[Window] = []
     for item in pending:
         state = evaluate_pending_window(item, config, return_state=True)
         if state.is_completed():
@@ -343,29 +337,29 @@ def monitor_windows(
             windows.extend(result.versions)
             recorded.extend(result.recorded_alerts)
         else:
-            failed.append(item.window.label)
+            failed.append(item.window)
     if windows:
         retrain_if_due(config.database_url)
-    first_open = first_open_bucket(now=moment, window_seconds=length, lateness_seconds=config.lateness_seconds)
     cutoff = retention_cutoff(
         now=moment,
         retention_days=settings.predictions_retention_days,
         keep_from=[
-            Window.of_bucket(first_open, seconds=length).start,
-            *(item.window.start for item in pending if item.window.label in failed),
+            closed_before(now=moment, window_seconds=length, lateness_seconds=config.lateness_seconds),
+            *(window.start for window in failed),
         ],
     )
     pruning = None if cutoff is None else prune_history(config.database_url, cutoff, return_state=True)
     summary = MonitorSummary(
         windows=windows,
         alerts_sent=publish_alerts(config.database_url),
-        failed_windows=failed,
+        failed_windows=[window.label for window in failed],
         recorded_alerts=recorded,
         detector=detector,
         pruned=pruning.result() if pruning is not None and pruning.is_completed() else None,
     )
     if failed:
-        raise WindowsFailedError(f"{len(failed)} window(s) failed and stay pending: {', '.join(failed)}")
+        labels = ", ".join(window.label for window in failed)
+        raise WindowsFailedError(f"{len(failed)} window(s) failed and stay pending: {labels}")
     if detector is None:
         raise DetectorFailedError("the early-warning detector failed; it resumes from its watermark next run")
     if pruning is not None and not pruning.is_completed():

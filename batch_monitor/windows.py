@@ -67,6 +67,12 @@ def first_open_bucket(*, now: datetime, window_seconds: int, lateness_seconds: f
     return int(horizon.timestamp() // window_seconds)
 
 
+def closed_before(*, now: datetime, window_seconds: int, lateness_seconds: float) -> datetime:
+    """Start of the oldest window that is not closed yet: every event time before it is in a closed window."""
+    bucket = first_open_bucket(now=now, window_seconds=window_seconds, lateness_seconds=lateness_seconds)
+    return Window.of_bucket(bucket, seconds=window_seconds).start
+
+
 @dataclass(frozen=True, slots=True)
 class PendingWindow:
     """A closed window with predictions of model versions that have not been evaluated in it yet."""
@@ -130,8 +136,7 @@ def pending_windows(
     Counting happens in the database (one grouped scan of the event-time index); only the per-window
     counts come back. ``since`` bounds the scan for deployments with a long history.
     """
-    open_bucket = first_open_bucket(now=now, window_seconds=window_seconds, lateness_seconds=lateness_seconds)
-    cutoff = Window.of_bucket(open_bucket, seconds=window_seconds).start
+    cutoff = closed_before(now=now, window_seconds=window_seconds, lateness_seconds=lateness_seconds)
     bucket = bucket_expression(engine.dialect.name, predictions.c.event_time, window_seconds).label("bucket")
     query = (
         select(bucket, predictions.c.model_version, func.count().label("n_rows"))
