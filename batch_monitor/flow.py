@@ -1,4 +1,4 @@
-"""The ``batch-monitor`` Prefect flow: every closed, not yet evaluated window, oldest first.
+"""The ``batch-monitor`` Prefect flow: every closed window not yet evaluated, or re-opened, oldest first.
 
 First the early-warning detector consumes every prediction scored since its last run, closed window or not
 (:mod:`batch_monitor.early_warning`). Then per window and model version: read its predictions (a uniform
@@ -7,11 +7,14 @@ estimate its quality from the calibrated probabilities, put the HTML report in S
 record the window's alerts through each kind's episode (e-mail, held back by the cool-down, or recovered:
 :mod:`batch_monitor.episodes`), store the results. Alerts are published after the windows, from the ledger,
 so an alert recorded by a run that crashed goes out with the next one.
+A window that holds more records than its stored evaluation counted (rows that came after it was evaluated: a
+file that streamed for longer than the lateness) is re-opened: evaluated again, its results replacing the
+stored ones, its verdicts through the ledger again, which records (and e-mails) a kind once per window.
 A window whose evaluation fails stays pending (nothing is stored for it) and is retried by the next runs
-(until windows ``MONITOR_RETRY_SECONDS`` newer are evaluated: :func:`batch_monitor.windows.scan_start`);
-the other windows are still evaluated, and the run ends failed so the failure is visible. A failing detector
-does not hold the windows back either. Last, rows older than the retention period are deleted, never those of
-a window not yet evaluated (:mod:`batch_monitor.retention`).
+(until windows ``MONITOR_RETRY_SECONDS`` newer are evaluated: :func:`batch_monitor.windows.scan_start`, the
+horizon of re-opening too); the other windows are still evaluated, and the run ends failed so the failure is
+visible. A failing detector does not hold the windows back either. Last, rows older than the retention period
+are deleted, never those of a window not yet evaluated (:mod:`batch_monitor.retention`).
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class WindowSummary(BaseModel):
     estimated_roc_auc: float | None = None
     report_uri: str | None
     alerts: list[str]
+    # Re-opened windows: the records the evaluation this one replaced had counted.
+    previous_n_rows: int | None = None
 
 
 class SentAlertSummary(BaseModel):
@@ -148,7 +153,9 @@ class MonitorConfig:
     grafana_url: str
 
 
-def _summary(evaluation: WindowEvaluation, *, report_uri: str | None, alerts: list[Alert]) -> WindowSummary:
+def _summary(
+    evaluation: WindowEvaluation, *, report_uri: str | None, alerts: list[Alert], previous_n_rows: int | None
+) -> WindowSummary:
     prediction = evaluation.prediction_drift
     return WindowSummary(
         window_start=evaluation.window.start,
@@ -172,6 +179,7 @@ def _summary(evaluation: WindowEvaluation, *, report_uri: str | None, alerts: li
         estimated_roc_auc=evaluation.estimated_roc_auc,
         report_uri=report_uri,
         alerts=[str(a.kind) for a in alerts],
+        previous_n_rows=previous_n_rows,
     )
 
 
@@ -256,14 +264,23 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
     )
     for evaluation, report_uri, _ in results:
         store_evaluation(engine, evaluation, report_uri=report_uri, evaluated_at=evaluated_at)
-    summaries = [_summary(e, report_uri=uri, alerts=decided) for e, uri, decided in results]
+    summaries = [
+        _summary(
+            e,
+            report_uri=uri,
+            alerts=decided,
+            previous_n_rows=pending.evaluated_rows_by_version.get(e.model_version),
+        )
+        for e, uri, decided in results
+    ]
     for s in summaries:
         get_run_logger().info(
-            "window %s v%s: %s, %d rows, drift share %s, alerts %s",
+            "window %s v%s: %s, %d rows%s, drift share %s, alerts %s",
             s.window_start.isoformat(),
             s.model_version,
             s.status,
             s.n_rows,
+            "" if s.previous_n_rows is None else f" (re-opened: {s.previous_n_rows} before)",
             s.drift_share,
             s.alerts or "none",
         )
@@ -326,7 +343,7 @@ def monitor_windows(
         since=scan_start(engine, retry_seconds=settings.window_retry_seconds),
     )
     logger = get_run_logger()
-    logger.info("%d pending window(s)", len(pending))
+    logger.info("%d pending window(s), %d of them re-opened", len(pending), sum(p.reopened for p in pending))
     windows: list[WindowSummary] = []
     recorded = [] if detector is None else list(detector.recorded_alerts)
     failed: list[Window] = []

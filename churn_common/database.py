@@ -37,7 +37,7 @@ _FEATURE_TYPES = {name: (Float if name == "customer_value" else Integer) for nam
 predictions = Table(
     "predictions",
     metadata,
-    Column("event_id", String(128), primary_key=True, comment="shardId:sequenceNumber:subSequenceNumber"),
+    Column("event_id", String(128), primary_key=True, comment="<stream creation ms>/shardId:seq:subSeq"),
     Column("record_id", String(80), nullable=False),
     Column("source_id", String(64), nullable=False),
     Column("row", BigInteger, nullable=False),

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
     stream_name: str = Field(DEFAULT_STREAM, alias="KINESIS_STREAM")
     file_drops_queue: str = Field(DEFAULT_FILE_DROPS_QUEUE, alias="FILE_DROPS_QUEUE")
+    producer_handoff_seconds: float = Field(60.0, alias="PRODUCER_HANDOFF_SECONDS", ge=0)
     alert_topic: str = Field(DEFAULT_ALERT_TOPIC, alias="ALERT_TOPIC")
     alert_topic_arn: str | None = Field(None, alias="ALERT_TOPIC_ARN")
 
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
 
     local_aws_port: int = Field(4566, alias="LOCAL_AWS_PORT")
     local_prefect_port: int = Field(4200, alias="LOCAL_PREFECT_PORT")
+    local_producer_timeout_seconds: float | None = Field(None, alias="LOCAL_PRODUCER_TIMEOUT_SECONDS", gt=0)
     monitor_schedule_seconds: float | None = Field(None, alias="MONITOR_SCHEDULE_SECONDS")
 
     @property

@@ -26,18 +26,23 @@ from churn_common.schema import (
     AgeGroup,
     Binary,
     ChargeAmount,
-    Count,
     CustomerFeatures,
+    Events,
     Money,
+    Months,
     OneOrTwo,
+    Seconds,
 )
 
 SCHEMA_VERSION = 1
 SOURCE_ID_LENGTH = 12
 WIRE_V1_FIELDS: tuple[str, ...] = ("v", "source_id", "row", "event_time_ms", *FEATURE_COLUMNS, "label")
 
-SourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]  # text columns hold no NUL
 MAX_ROW_NUMBER = 2**63 - 1  # BIGINT
+MAX_RECORD_ID_LENGTH = 80  # predictions.record_id
+# "<source_id>:<row>" fits its column whatever the row (80 - 1 - 19 = 60); text columns hold no NUL.
+MAX_SOURCE_ID_LENGTH = MAX_RECORD_ID_LENGTH - 1 - len(str(MAX_ROW_NUMBER))
+SourceId = Annotated[str, Field(min_length=1, max_length=MAX_SOURCE_ID_LENGTH, pattern=r"^[^\x00]+$")]
 MAX_EPOCH_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime holds
 RowNumber = Annotated[int, Field(ge=1, le=MAX_ROW_NUMBER)]
 EpochMillis = Annotated[int, Field(ge=0, le=MAX_EPOCH_MILLIS)]
@@ -47,14 +52,14 @@ WireRecordV1 = tuple[
     SourceId,
     RowNumber,
     EpochMillis,
-    Count,
+    Events,
     Binary,
-    Count,
+    Months,
     ChargeAmount,
-    Count,
-    Count,
-    Count,
-    Count,
+    Seconds,
+    Events,
+    Events,
+    Events,
     AgeGroup,
     OneOrTwo,
     OneOrTwo,
@@ -63,6 +68,8 @@ WireRecordV1 = tuple[
     Binary | None,
 ]
 _V1_BATCH = TypeAdapter(list[WireRecordV1], config=ConfigDict(strict=True))
+_SOURCE_ID = TypeAdapter(SourceId, config=ConfigDict(strict=True))
+MAX_SHOWN_CHARS = 40
 FEATURE_SLICE = slice(4, 4 + len(FEATURE_COLUMNS))
 LABEL_INDEX = 4 + len(FEATURE_COLUMNS)
 
@@ -111,12 +118,18 @@ def to_record(fields: Sequence[Any]) -> CustomerRecord:
 
 
 def peek_source_id(payload: bytes) -> str | None:
-    """Best-effort source of a rejected payload, so rejections can be attributed to their file."""
+    """Best-effort source of a rejected payload, so rejections can be attributed to their file; only a
+    valid source id, so that it fits wherever source ids are stored."""
     try:
         value = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    return value[1] if isinstance(value, list) and len(value) > 1 and isinstance(value[1], str) else None
+    if not (isinstance(value, list) and len(value) > 1):
+        return None
+    try:
+        return _SOURCE_ID.validate_python(value[1])
+    except ValidationError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +145,12 @@ class DecodedBatch:
     indices: list[int]
     records: list[tuple[Any, ...]]
     rejections: list[Rejection]
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in a reason: a payload may put anything anywhere, a reason stays short."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -152,7 +171,7 @@ def decode_batch(payloads: Sequence[bytes]) -> DecodedBatch:
             continue
         version = value[0] if isinstance(value, list) and value else None
         if version != SCHEMA_VERSION:
-            rejections.append(Rejection(index, f"unknown schema version: {version!r}"))
+            rejections.append(Rejection(index, f"unknown schema version: {_shown(version)}"))
             continue
         candidates.append(tuple(value))
         positions.append(index)

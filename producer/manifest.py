@@ -21,10 +21,12 @@ class Manifest(BaseModel):
     source_uri: str
     source_id: str
     etag: str
+    version_id: str | None = Field(None, description="the S3 object version processed (versioned buckets)")
+    manifest_uri: str | None = Field(None, description="where this manifest is kept: one per source and version")
     size_bytes: int | None = None
     status: ManifestStatus
     error: str | None = None
-    repeat: bool = Field(False, description="this exact object (same URI and ETag) was processed before")
+    repeat: bool = Field(False, description="another version with the same URI and content was processed before")
     rows_read: int = Field(0, ge=0)
     records_sent: int = Field(0, ge=0)
     rows_rejected: int = Field(0, ge=0)
@@ -36,7 +38,11 @@ class Manifest(BaseModel):
     started_at: datetime
     finished_at: datetime
     schema_version: int = SCHEMA_VERSION
-    rejected_uri: str | None = None
+    rejected_uri: str | None = Field(
+        None, description="the rejects file (of the first segment, when there are several)"
+    )
+    rejected_uris: list[str] = Field(default_factory=list, description="every rejects file, in row order")
+    segments: int = Field(1, ge=1, description="invocations the file was streamed in")
     moved_to: str | None = None
     kinesis_records: int = Field(0, ge=0)
     put_calls: int = Field(0, ge=0)
@@ -55,15 +61,21 @@ class Manifest(BaseModel):
         return self
 
 
-def read_manifest(s3: Any, *, bucket: str, key: str) -> Manifest | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    return Manifest.model_validate_json(body)
+def read_manifest(s3: Any, *, bucket: str, key: str) -> Manifest:
+    """A manifest known to exist (listed first: see :mod:`producer.file_processor` on 403 vs 404)."""
+    return Manifest.model_validate_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def write_manifest(s3: Any, manifest: Manifest, *, bucket: str, key: str) -> None:
     s3.put_object(
         Bucket=bucket, Key=key, Body=manifest.model_dump_json(indent=2).encode(), ContentType="application/json"
     )
+
+
+def find_manifest(s3: Any, *, bucket: str, key: str) -> Manifest | None:
+    """The manifest at ``key`` if it was written yet, asked by listing (a missing key read directly is a 403
+    for a caller who may list only the manifests prefix)."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
+    if not any(item["Key"] == key for item in listed):
+        return None
+    return read_manifest(s3, bucket=bucket, key=key)

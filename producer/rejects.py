@@ -24,9 +24,8 @@ class RejectSpool:
         self.count += 1
 
     def upload(self, s3: Any, *, bucket: str, key: str) -> str | None:
-        """The rejects file's URI; with no rejections a stale file of an earlier drop is removed instead."""
+        """The rejects file's URI, or ``None`` with no rejections; one file per object version, never replaced."""
         if not self.count:
-            s3.delete_object(Bucket=bucket, Key=key)
             return None
         self._file.seek(0)
         s3.upload_fileobj(self._file, bucket, key, ExtraArgs={"ContentType": "application/x-ndjson"})

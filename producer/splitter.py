@@ -3,7 +3,14 @@
 Memory stays bounded whatever the input: the bytes are read in chunks, a line longer than
 ``max_line_bytes`` is skipped to its end (and rejected) instead of buffered, and nothing else is kept.
 No field of the schema holds text, so a record never spans lines: each physical line is parsed on its
-own, and a stray quote damages one row, never the rest of the file.
+own, and a stray quote damages one row, never the rest of the file. Lines end in LF, CRLF or a lone CR
+(old Mac exports), in any mix, as in Python's universal newlines: a file can be resumed anywhere.
+
+Numbers are read in plain ASCII decimal notation only (``38``, ``-3``, ``197.64``), never in Python's
+own literal syntax (``3_8``, ``1e3``, ``+38``, ``0x26``, ``nan``, non-ASCII digits): a value a
+spreadsheet or a person would read differently is rejected, not guessed. Whole-number columns accept
+a zero fraction (``38.0``), which is how many spreadsheets export them. Cells may be padded with spaces
+and tabs. Bytes that are not UTF-8 reject a row only when they are in a column the pipeline reads.
 
 Problems of the file as a whole (empty, not UTF-8, no usable header) raise :class:`FileFormatError`
 before any row is produced; everything after the header is a row-level outcome.
@@ -12,6 +19,7 @@ before any row is produced; everything after the header is a row-level outcome.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -23,10 +31,33 @@ from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN, CustomerRow, norm
 CHUNK_BYTES = 64 * 1024
 MAX_LINE_BYTES = 64 * 1024
 MAX_RAW_CHARS = 2_000
+MAX_SHOWN_CHARS = 40
 UTF8_BOM = b"\xef\xbb\xbf"
 REQUIRED_COLUMNS: tuple[str, ...] = FEATURE_COLUMNS
 KNOWN_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, LABEL_COLUMN)
+DECIMAL_COLUMNS: tuple[str, ...] = ("customer_value",)
 OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
+PADDING = " \t"
+
+# Possessive quantifiers: no backtracking, as these run on every line.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]++(?:\.0++)?+")
+_DECIMAL_NUMBER = re.compile(r"-?(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)")
+_WHOLE_NUMBER_REASON = (
+    "Input should be a valid integer, unable to parse string as an integer (got {}): "
+    "write plain digits, e.g. 38 or 38.0"
+)
+_DECIMAL_NUMBER_REASON = (
+    "Input should be a valid number, unable to parse string as a number (got {}): "
+    "write plain digits with an optional decimal point, e.g. 197.64"
+)
+_SYNTAX: dict[str, tuple[re.Pattern[str], str]] = {
+    **dict.fromkeys(KNOWN_COLUMNS, (_WHOLE_NUMBER, _WHOLE_NUMBER_REASON)),
+    **dict.fromkeys(DECIMAL_COLUMNS, (_DECIMAL_NUMBER, _DECIMAL_NUMBER_REASON)),
+}
+# A cell of an unused column that the CSV reader would take as it is.
+_PLAIN_CELL = r'[^,"\r\n]*+'
+# What a byte that is not UTF-8 becomes when decoded with "surrogateescape".
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 # What a file that fails to decode as UTF-8 most likely is, by its first bytes.
 BINARY_SIGNATURES: dict[bytes, str] = {
@@ -74,10 +105,14 @@ class CsvHeader:
     width: int
     positions: dict[str, int]
     extra_columns: tuple[str, ...]
-    last_position: int = field(init=False)
+    plain_row: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "last_position", max(self.positions.values()))
+        # A line this matches splits at its commas as the CSV reader would, into plain numbers where used.
+        cells = [_PLAIN_CELL] * self.width
+        for name, index in self.positions.items():
+            cells[index] = _SYNTAX[name][0].pattern
+        object.__setattr__(self, "plain_row", re.compile(",".join(cells)))
 
     @property
     def has_label(self) -> bool:
@@ -111,12 +146,19 @@ def _chunks(source: ByteSource, chunk_bytes: int) -> Iterator[bytes]:
 
 
 def _lines(chunks: Iterable[bytes], *, max_line_bytes: int) -> Iterator[_Line]:
+    """Lines end in LF, CRLF or a lone CR, in any mix (a CR at the end of a chunk waits for the next one,
+    as it may be the first half of a CRLF)."""
     pending = b""
     preview = b""
     discarded = 0  # bytes seen so far of a line too long to keep
     number = 0
     for chunk in chunks:
-        parts = (pending + chunk).split(b"\n")
+        data = pending + chunk
+        held = b"\r" if data.endswith(b"\r") else b""
+        data = data[: len(data) - len(held)]
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        parts = data.split(b"\n")
         pending = parts.pop()
         for part in parts:
             number += 1
@@ -126,15 +168,17 @@ def _lines(chunks: Iterable[bytes], *, max_line_bytes: int) -> Iterator[_Line]:
             elif len(part) > max_line_bytes:
                 yield _Line(number, part[:MAX_RAW_CHARS], oversized=len(part))
             else:
-                yield _Line(number, part.removesuffix(b"\r"))
+                yield _Line(number, part)
         if len(pending) > max_line_bytes:
             preview = preview or pending[:MAX_RAW_CHARS]
             discarded += len(pending)
             pending = b""
+        pending += held
+    pending = pending.removesuffix(b"\r")
     if discarded:
         yield _Line(number + 1, preview, oversized=discarded + len(pending))
     elif pending:
-        yield _Line(number + 1, pending.removesuffix(b"\r"))
+        yield _Line(number + 1, pending)
 
 
 def _not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
@@ -150,23 +194,38 @@ def _no_header_hint(text: str) -> str:
     return f"no churn CSV header: none of the {len(REQUIRED_COLUMNS)} feature columns is in the first line{hint}"
 
 
+def _readable(text: str) -> str:
+    """Text decoded with "surrogateescape" as it can be shown and stored: each undecodable byte as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _decoded(data: bytes) -> tuple[str, UnicodeDecodeError | None]:
+    """The line as text, and the first decoding error if it is not all UTF-8: its undecodable bytes are kept
+    as lone surrogates, so the CSV structure (all ASCII) is read as it is and only the cells holding them
+    are affected."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return data.decode("utf-8", errors="surrogateescape"), exc
+
+
 def _parse_header(line: _Line) -> CsvHeader:
     if line.oversized:
         raise FileFormatError(f"no churn CSV header: the first line is {line.oversized} bytes long")
-    try:
-        text = line.data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(_not_utf8(line.data, exc)) from None
+    text, undecodable = _decoded(line.data)
+    not_utf8 = FileFormatError(_not_utf8(line.data, undecodable)) if undecodable else None
     try:
         cells = next(csv.reader((text,), strict=True))
     except csv.Error as exc:
-        raise FileFormatError(f"header is not valid CSV: {exc}") from None
+        raise not_utf8 or FileFormatError(f"header is not valid CSV: {exc}") from None
     positions: dict[str, int] = {}
     extra: list[str] = []
     for index, cell in enumerate(cells):
         name = normalise_header(cell)
         if name not in KNOWN_COLUMNS:
-            extra.append(cell.strip() or f"column {index + 1} (no name)")
+            if not_utf8 and normalise_header(_UNDECODABLE.sub("", cell)) in KNOWN_COLUMNS:
+                raise not_utf8  # one of ours, in another encoding
+            extra.append(_readable(cell).strip() or f"column {index + 1} (no name)")
         elif name in positions:
             raise FileFormatError(
                 f"column {name!r} appears twice in the header (columns {positions[name] + 1} and {index + 1})"
@@ -174,6 +233,8 @@ def _parse_header(line: _Line) -> CsvHeader:
         else:
             positions[name] = index
     missing = [c for c in REQUIRED_COLUMNS if c not in positions]
+    if missing and not_utf8:
+        raise not_utf8
     if len(missing) == len(REQUIRED_COLUMNS):
         raise FileFormatError(_no_header_hint(text))
     if missing:
@@ -185,19 +246,14 @@ def _truncated(text: str) -> str:
     return text if len(text) <= MAX_RAW_CHARS else f"{text[:MAX_RAW_CHARS]}... ({len(text)} characters)"
 
 
+def _shown(value: object) -> str:
+    """A cell quoted in a reason: short, whatever the cell."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+
+
 def _field_reasons(cells: list[str], header: CsvHeader) -> tuple[dict[str, str], dict[str, str]]:
-    """Cell values by column (blank label cells mean "no label"), and reasons for absent required cells.
-
-    Complete rows, nearly all of them, take one comprehension: this is the splitter's innermost loop.
-    """
-    if len(cells) > header.last_position:
-        values = {name: cells[index].strip() for name, index in header.positions.items()}
-        if all(values.values()):
-            return values, {}
-    return _field_reasons_of_an_incomplete_row(cells, header)
-
-
-def _field_reasons_of_an_incomplete_row(cells: list[str], header: CsvHeader) -> tuple[dict[str, str], dict[str, str]]:
+    """Cell values by column (blank label cells mean "no label"), and reasons for absent required cells."""
     values: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for name, index in header.positions.items():
@@ -205,12 +261,31 @@ def _field_reasons_of_an_incomplete_row(cells: list[str], header: CsvHeader) -> 
             if name != LABEL_COLUMN:
                 reasons[name] = f"{name}: no cell (the row is too short)"
             continue
-        cell = cells[index].strip()
+        cell = cells[index].strip(PADDING)
         if cell:
             values[name] = cell
         elif name != LABEL_COLUMN:
             reasons[name] = f"{name}: blank cell"
     return values, reasons
+
+
+def _undecodable_cells(values: dict[str, str]) -> dict[str, str]:
+    """Reasons for the used cells that hold bytes that are not UTF-8."""
+    reasons: dict[str, str] = {}
+    for name, value in values.items():
+        if found := _UNDECODABLE.search(value):
+            reasons[name] = f"{name}: not valid UTF-8: byte 0x{ord(found.group()) - 0xDC00:02x}"
+    return reasons
+
+
+def _non_plain_numbers(values: dict[str, str]) -> dict[str, str]:
+    """Reasons for the cells not written in plain decimal notation (see the module docstring)."""
+    reasons: dict[str, str] = {}
+    for name, value in values.items():
+        pattern, reason = _SYNTAX[name]
+        if not pattern.fullmatch(value):
+            reasons[name] = f"{name}: {reason.format(_shown(value))}"
+    return reasons
 
 
 def _ordered(reasons: dict[str, str]) -> list[str]:
@@ -219,32 +294,62 @@ def _ordered(reasons: dict[str, str]) -> list[str]:
 
 
 def parse_row(line_data: bytes, *, row: int, line: int, header: CsvHeader) -> SplitRow:
-    """One data line to a valid row or a rejection listing every problem found in it."""
-    reasons: dict[str, str] = {}
+    """One data line to a valid row or a rejection listing every problem found in it.
+
+    A line of plain cells (no quotes, no padding, plain numbers in the used columns), nearly every line,
+    is split at its commas; any other line goes through the CSV reader and every check.
+    """
     try:
         text = line_data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        text = line_data.decode("utf-8", errors="backslashreplace")
-        reasons["row"] = f"not valid UTF-8: byte 0x{line_data[exc.start]:02x} at position {exc.start}"
+        text = line_data.decode("utf-8", errors="surrogateescape")
+        return _checked_row(text, row=row, line=line, header=header, undecodable=(line_data, exc))
+    if header.plain_row.fullmatch(text):
+        cells = text.split(",")
+        try:
+            customer = CustomerRow.model_validate({name: cells[index] for name, index in header.positions.items()})
+        except ValidationError:
+            pass
+        else:
+            return ValidRow(row=row, line=line, customer=customer)
+    return _checked_row(text, row=row, line=line, header=header)
+
+
+def _checked_row(
+    text: str,
+    *,
+    row: int,
+    line: int,
+    header: CsvHeader,
+    undecodable: tuple[bytes, UnicodeDecodeError] | None = None,
+) -> SplitRow:
+    reasons: dict[str, str] = {}
+    raw = _truncated(_readable(text) if undecodable else text)
     try:
         cells = next(csv.reader((text,), strict=True))
     except csv.Error as exc:
-        problems = [*reasons.values(), f"malformed CSV: {exc}"]
-        return RejectedRow(row=row, line=line, raw=_truncated(text), reasons=problems)
+        problems = [f"malformed CSV: {exc}"]
+        if undecodable:
+            data, error = undecodable
+            problems.insert(0, f"not valid UTF-8: byte 0x{data[error.start]:02x} at position {error.start}")
+        return RejectedRow(row=row, line=line, raw=raw, reasons=problems)
     if len(cells) != header.width:
         reasons["cells"] = f"row has {len(cells)} cells, the header has {header.width}"
     values, cell_reasons = _field_reasons(cells, header)
     reasons |= cell_reasons
+    unreadable = _undecodable_cells(values) if undecodable else {}
+    unreadable |= _non_plain_numbers({k: v for k, v in values.items() if k not in unreadable})
+    reasons |= unreadable
     try:
-        customer = CustomerRow.model_validate(values)
+        customer = CustomerRow.model_validate({k: v for k, v in values.items() if k not in unreadable})
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = str(error["loc"][0]) if error["loc"] else "row"
             if error["type"] != "missing":
-                reasons[name] = f"{name}: {error['msg']} (got {error['input']!r})"
+                reasons[name] = f"{name}: {error['msg']} (got {_shown(error['input'])})"
         customer = None
     if reasons or customer is None:
-        return RejectedRow(row=row, line=line, raw=_truncated(text), reasons=_ordered(reasons))
+        return RejectedRow(row=row, line=line, raw=raw, reasons=_ordered(reasons))
     return ValidRow(row=row, line=line, customer=customer)
 
 

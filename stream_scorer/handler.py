@@ -1,13 +1,23 @@
 """Lambda entry point of the stream scorer: ``stream_scorer.handler.lambda_handler``.
 
 Per invocation: deaggregate, decode and validate the whole batch, score it with one predict call, and
-write every prediction with one idempotent statement (key ``shardId:sequenceNumber:subSequenceNumber``).
+write every prediction with one idempotent statement (once per record id; delivery ids
+``<stream creation ms>/shardId:sequenceNumber:subSequenceNumber``).
 
-- Poison records (undecodable, unknown schema version, invalid values) go to ``rejected_records`` with
-  their reason and raw payload in the same transaction; they never block the shard.
+- Poison records (data that is not base64, undecodable payloads, unknown schema version, invalid values)
+  go to ``rejected_records`` with their reason and raw payload in the same transaction; they never block
+  the shard.
 - Transient faults (database, registry) raise: the invocation fails and Lambda retries the batch from its
   first record, under whatever response types the mapping has. Nothing that was not written is ever
   acknowledged, and the retry cannot double-count.
+- An event that is not a Kinesis event (fault ``event_shape``) is permanent: one error line names what was
+  expected and what arrived, without a traceback, and the handler raises
+  :class:`~stream_scorer.kinesis_event.UnexpectedEventError`. Raising rather than returning, because such
+  an event never comes from the stream's mapping: it is a direct or asynchronous invocation, or a trigger
+  wired to the wrong source, and in each case returning would pass for success: the caller would not see
+  the mistake, an asynchronous event would be dropped instead of reaching the on-failure destination, and
+  an SQS source would delete its messages unread. Retrying cannot help, but the few retries Lambda makes
+  for an asynchronous event are harmless, as nothing was written.
 """
 
 from __future__ import annotations
@@ -22,12 +32,13 @@ from sqlalchemy.exc import DBAPIError
 
 from churn_common.database import get_engine
 from churn_common.settings import get_settings
-from stream_scorer.kinesis_event import UserRecords, user_records
+from stream_scorer.kinesis_event import UnexpectedEventError, UserRecords, user_records
 from stream_scorer.model import ModelCache
 from stream_scorer.model_registry import ModelNotFoundError, RegistryUnavailableError
 from stream_scorer.rejects import rejected_rows
 from stream_scorer.scoring import score
 from stream_scorer.sink import write_batch
+from stream_scorer.stream_incarnation import IncarnationOf, StreamIncarnations
 from stream_scorer.telemetry import BatchMetrics, emf_document, fields, service_logger
 from stream_scorer.validation import decode_columns
 
@@ -37,7 +48,10 @@ FAULT_KINDS: dict[type[Exception], str] = {
     DBAPIError: "database",
     RegistryUnavailableError: "registry",
     ModelNotFoundError: "model",
+    UnexpectedEventError: "event_shape",
 }
+RETRIED = "batch failed, nothing acknowledged: Lambda retries it"
+FAILURE_MESSAGES: dict[str, str] = {"event_shape": "event refused: not a Kinesis event, retrying cannot change that"}
 
 
 def fault_kind(error: Exception) -> str:
@@ -59,12 +73,12 @@ def _engine() -> Engine:
 def _score_and_write(
     records: UserRecords, *, models: ModelCache, engine: Engine, now: datetime, started: float
 ) -> BatchMetrics:
-    decoded = decode_columns(records.payloads)
+    decoded = decode_columns(records.decodable_payloads)
     model = models.get() if len(decoded) else None
     scored = score(records, decoded, model) if model is not None else None
     # Stamped after scoring, just before the write: the latency panel measures arrival to stored.
     written_at = datetime.now(tz=UTC)
-    rejects = rejected_rows(records, decoded.rejections, at=written_at)
+    rejects = rejected_rows(records, [*records.rejections, *decoded.rejections], at=written_at)
     result = write_batch(engine, scored=scored, rejects=rejects, scored_at=written_at)
     oldest = min(records.arrival_times, default=None)
     return BatchMetrics(
@@ -79,17 +93,17 @@ def _score_and_write(
     )
 
 
-def handle(event: dict[str, Any], *, models: ModelCache, engine: Engine) -> dict[str, Any]:
+def handle(event: dict[str, Any], *, models: ModelCache, engine: Engine, incarnations: IncarnationOf) -> dict[str, Any]:
     started = time.perf_counter()
     records: UserRecords | None = None
     try:
-        records = user_records(event)
+        records = user_records(event, incarnation_of=incarnations)
         now = datetime.now(tz=UTC)
         metrics = _score_and_write(records, models=models, engine=engine, now=now, started=started)
     except Exception as exc:
         kind = fault_kind(exc)
         log.error(
-            "batch failed, nothing acknowledged: Lambda retries it",
+            FAILURE_MESSAGES.get(kind, RETRIED),
             extra=fields(fault=kind, error=str(exc), records_in=len(records) if records is not None else None),
             exc_info=kind == "unexpected",
         )
@@ -98,5 +112,10 @@ def handle(event: dict[str, Any], *, models: ModelCache, engine: Engine) -> dict
     return {"batchItemFailures": []}
 
 
+@lru_cache(maxsize=1)
+def _stream_incarnations() -> StreamIncarnations:
+    return StreamIncarnations()
+
+
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handle(event, models=_model_cache(), engine=_engine())
+    return handle(event, models=_model_cache(), engine=_engine(), incarnations=_stream_incarnations())

@@ -1,4 +1,9 @@
-"""Poison records as rows of ``rejected_records``: reason and raw payload, stored whatever the bytes are."""
+"""Poison records as rows of ``rejected_records``: reason and raw payload, stored whatever the bytes are.
+
+A poison record is whatever a producer sent, so nothing of it may fail the write it is part of: every
+text value of a row fits its column on Postgres, which holds no NUL character in text. The source id is
+kept only when it is a valid one (:func:`~churn_common.wire.peek_source_id`), which fits its column.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +16,27 @@ from churn_common.wire import Rejection, peek_source_id
 from stream_scorer.kinesis_event import UserRecords
 
 REJECT_STAGE = "stream_scorer"
-MAX_SOURCE_ID_LENGTH = 64  # rejected_records.source_id
+BASE64_PREFIX = "base64:"
 
 
 def storable_payload(payload: bytes) -> str:
-    """Raw payload as text a database keeps verbatim; anything else (binary, NUL bytes) as base64."""
+    """Raw payload as text a database keeps verbatim; anything else (binary, NUL bytes) as base64.
+
+    A text payload that itself starts with the prefix is encoded too, so that the prefix always means
+    base64 and every stored payload reads back to its exact bytes.
+    """
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    if text is None or "\x00" in text:
-        return "base64:" + base64.b64encode(payload).decode()
+    if text is None or "\x00" in text or text.startswith(BASE64_PREFIX):
+        return BASE64_PREFIX + base64.b64encode(payload).decode()
     return text
 
 
-def attributable_source(payload: bytes) -> str | None:
-    """The payload's source id when it can be stored as one, so a rejection is traced to its file."""
-    source_id = peek_source_id(payload)
-    if source_id is None or not 0 < len(source_id) <= MAX_SOURCE_ID_LENGTH or "\x00" in source_id:
-        return None
-    return source_id
+def storable_reason(reason: str) -> str:
+    """A reason may quote what it refused, NUL included."""
+    return reason.replace("\x00", "\\x00")
 
 
 def rejected_rows(records: UserRecords, rejections: Sequence[Rejection], *, at: datetime) -> list[dict[str, Any]]:
@@ -38,8 +44,8 @@ def rejected_rows(records: UserRecords, rejections: Sequence[Rejection], *, at: 
         {
             "event_id": records.event_ids[r.index],
             "stage": REJECT_STAGE,
-            "source_id": attributable_source(records.payloads[r.index]),
-            "reason": r.reason,
+            "source_id": peek_source_id(records.payloads[r.index]),
+            "reason": storable_reason(r.reason),
             "payload": storable_payload(records.payloads[r.index]),
             "rejected_at": at,
         }

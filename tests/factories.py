@@ -107,3 +107,11 @@ def kinesis_event(
 
 def encoded(records: Sequence[CustomerRecord]) -> list[bytes]:
     return [encode(r) for r in records]
+
+
+FIXED_INCARNATION = "1764139800000"
+
+
+def fixed_incarnation(_stream_arn: str) -> str:
+    """One stream incarnation for events built here (no emulator behind them to ask for its creation time)."""
+    return FIXED_INCARNATION

@@ -27,6 +27,7 @@ from churn_common.aws import client
 from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
 from churn_common.settings import environment_overrides, get_settings
 from infra.local.demo_summary import AlertSummary, DemoSummary, FileSummary, RetrainingSummary, WindowSummary
+from infra.local.file_drops import upload, wait_for_manifest
 from infra.local.stack import REPO_ROOT, LocalStack
 
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
@@ -59,15 +60,6 @@ def _sleep_to_next_window(window_seconds: int) -> None:
     time.sleep(window_seconds - now % window_seconds + WINDOW_GUARD_SECONDS)
 
 
-def _read_manifest(bucket: str, key: str) -> dict[str, Any] | None:
-    s3 = client("s3")
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    return json.loads(body)
-
-
 def _settled_count(engine: Engine, source_id: str) -> int:
     with engine.connect() as connection:
         scored = connection.execute(
@@ -80,20 +72,12 @@ def _settled_count(engine: Engine, source_id: str) -> int:
 
 
 def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedFile:
-    settings = get_settings()
-    key = f"{settings.input_prefix}{path.name}"
-    manifest_key = f"{settings.manifest_prefix}{path.name}.json"
-    s3 = client("s3")
-    s3.delete_object(Bucket=settings.bucket, Key=manifest_key)
     task = progress.add_task(f"{path.name}: producing", total=None)
-    s3.upload_file(str(path), settings.bucket, key)
-    deadline = time.monotonic() + FILE_TIMEOUT_SECONDS
-    manifest = None
-    while manifest is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no manifest for {path.name} after {FILE_TIMEOUT_SECONDS} s")
-        time.sleep(POLL_SECONDS)
-        manifest = _read_manifest(settings.bucket, manifest_key)
+    started = time.monotonic()
+    uploaded = upload(path)
+    key = uploaded.key
+    manifest = wait_for_manifest(uploaded, timeout=FILE_TIMEOUT_SECONDS).model_dump(mode="json")
+    deadline = started + FILE_TIMEOUT_SECONDS
     if manifest["status"] != "processed":
         progress.update(
             task, description=f"{path.name}: {manifest['status']} ({manifest.get('error')})", total=1, completed=1

@@ -44,6 +44,7 @@ KINESIS_MAX_BACKOFF_DOUBLINGS = 5
 GET_RECORDS_LIMIT = 10_000
 MAX_INVOCATION_PAYLOAD_BYTES = 6 * 1024 * 1024  # synchronous invocation payload limit
 EVENT_ENVELOPE_BYTES = len('{"Records": []}')
+DEFAULT_TIMEOUT_SECONDS = 900.0  # Lambda's largest function timeout
 RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
 AGE_EXCEEDED = "RecordAgeExceeded"
 
@@ -53,7 +54,7 @@ class LambdaContext:
     """The attributes handlers commonly read from the Lambda context object."""
 
     function_name: str
-    timeout_seconds: float = 900.0
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started: float = field(default_factory=time.monotonic)
 
@@ -93,6 +94,7 @@ class MappingStats:
     errors: int = 0
     records: int = 0
     dead_lettered: int = 0
+    timeouts: int = 0
 
 
 def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
@@ -118,10 +120,20 @@ def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) ->
 class SqsEventSource:
     """Polls a queue and invokes the handler with an ``aws:sqs`` event (ReportBatchItemFailures)."""
 
-    def __init__(self, *, name: str, queue_url: str, queue_arn: str, handler: Handler, batch_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        queue_url: str,
+        queue_arn: str,
+        handler: Handler,
+        batch_size: int,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
         self.name, self.stats = name, MappingStats()
         self._queue_url, self._queue_arn, self._handler = queue_url, queue_arn, handler
         self._batch_size = min(batch_size, 10)
+        self._timeout_seconds = timeout_seconds
         self._sqs = client("sqs")
         self._region = self._sqs.meta.region_name
 
@@ -137,17 +149,23 @@ class SqsEventSource:
             return 0
         self.stats.invocations += 1
         self.stats.records += len(messages)
+        context = LambdaContext(self.name, timeout_seconds=self._timeout_seconds)
         try:
-            response = (
-                self._handler(
-                    sqs_event(messages, queue_arn=self._queue_arn, region=self._region), LambdaContext(self.name)
-                )
-                or {}
-            )
+            response = self._handler(sqs_event(messages, queue_arn=self._queue_arn, region=self._region), context) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         except Exception:
             log.exception("%s: handler failed; the batch will be retried", self.name)
             self.stats.errors += 1
+            failed = {m["MessageId"] for m in messages}
+        if context.get_remaining_time_in_millis() < 0:
+            # Lambda would have ended the invocation at its timeout: nothing it returned counts.
+            log.error(
+                "%s: invocation ran past its %.0f s timeout; the batch will be retried",
+                self.name,
+                self._timeout_seconds,
+            )
+            self.stats.errors += 1
+            self.stats.timeouts += 1
             failed = {m["MessageId"] for m in messages}
         for message in messages:
             if message["MessageId"] in failed:

@@ -65,6 +65,8 @@ def provision(settings: Settings | None = None, *, shards: int = STREAM_SHARDS) 
     s3, sns = client("s3"), client("sns")
 
     s3.create_bucket(Bucket=settings.bucket)
+    # As in the Terraform: each uploaded version is processed once, and a newer upload under a key survives.
+    s3.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
     _, drops_dlq_arn = _queue(FILE_DROPS_DLQ)
     redrive = {"deadLetterTargetArn": drops_dlq_arn, "maxReceiveCount": str(mappings["producer"]["max_receive_count"])}
     drops_url, drops_arn = _queue(
@@ -80,14 +82,8 @@ def provision(settings: Settings | None = None, *, shards: int = STREAM_SHARDS) 
                 {
                     "QueueArn": drops_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {
-                        "Key": {
-                            "FilterRules": [
-                                {"Name": "prefix", "Value": settings.input_prefix},
-                                {"Name": "suffix", "Value": ".csv"},
-                            ]
-                        }
-                    },
+                    # Every object under the prefix, whatever its name: the producer processes or errors each.
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.input_prefix}]}},
                 }
             ]
         },

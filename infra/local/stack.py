@@ -182,6 +182,8 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 queue_arn=resources.file_drops_queue_arn,
                 handler=self._wrap_handler("producer", producer_handler),
                 batch_size=mappings["producer"]["batch_size"],
+                timeout_seconds=settings.local_producer_timeout_seconds
+                or mappings["producer"]["function_timeout_seconds"],
             )
         )
         service.add_kinesis(

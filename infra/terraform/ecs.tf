@@ -189,9 +189,10 @@ data "aws_iam_policy_document" "prefect_worker" {
     resources = [local.database_secret_arn]
   }
 
+  # batch_monitor/reports.py only writes the pages; readers open them through their own access.
   statement {
     sid       = "WriteReports"
-    actions   = ["s3:PutObject", "s3:GetObject"]
+    actions   = ["s3:PutObject"]
     resources = ["${module.data_bucket.arn}/${local.prefixes.reports}*"]
   }
 

@@ -2,42 +2,79 @@
 # producer: SQS (S3 events) -> split rows -> KPL-aggregated PutRecords on the stream
 # ---------------------------------------------------------------------------------------------------
 
+# What producer/file_processor.py calls, and nothing else (tests/unit/infra/test_producer_policy.py keeps the
+# two in step). The event source mapping needs ReceiveMessage, DeleteMessage and GetQueueAttributes.
 data "aws_iam_policy_document" "producer" {
   statement {
     sid       = "ConsumeFileDrops"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     resources = [module.file_drops_queue.arn]
   }
 
+  # A file too long for one invocation is handed on to the next through the same queue.
   statement {
-    sid       = "ReadAndRemoveDroppedFiles"
-    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject"]
+    sid       = "HandOnLongFiles"
+    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+    resources = [module.file_drops_queue.arn]
+  }
+
+  # The version an event names is read, copied (tags included) and deleted; a newer upload is never touched.
+  statement {
+    sid = "ReadAndRemoveDroppedVersions"
+    actions = [
+      "s3:GetObject",
+      "s3:GetObjectVersion",
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+      "s3:DeleteObject",
+      "s3:DeleteObjectVersion",
+    ]
     resources = ["${module.data_bucket.arn}/${local.prefixes.input}*"]
   }
 
   statement {
-    sid     = "WriteRejectedManifestsAndMovedFiles"
-    actions = ["s3:PutObject", "s3:PutObjectTagging"]
+    sid     = "WriteRejectsManifestsAndMovedFiles"
+    actions = ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"]
     resources = [
       for prefix in ["rejected", "manifests", "processed", "errored"] : "${module.data_bucket.arn}/${local.prefixes[prefix]}*"
     ]
   }
 
+  # An event without a version id names content (ETag): the version holding it is looked up by listing.
   statement {
-    sid       = "ListDataPrefix"
+    sid       = "FindDroppedVersions"
+    actions   = ["s3:ListBucketVersions"]
+    resources = [module.data_bucket.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.prefixes.input}*"]
+    }
+  }
+
+  # A redelivered notification finds the manifest of its version by listing, then reads it.
+  statement {
+    sid       = "ReadManifests"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.data_bucket.arn}/${local.prefixes.manifests}*"]
+  }
+
+  statement {
+    sid       = "ListManifests"
     actions   = ["s3:ListBucket"]
     resources = [module.data_bucket.arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["data/*"]
+      values   = ["${local.prefixes.manifests}*"]
     }
   }
 
   statement {
     sid       = "PutRecords"
-    actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:ListShards", "kinesis:DescribeStreamSummary", "kinesis:DescribeStream"]
+    actions   = ["kinesis:PutRecords", "kinesis:ListShards"]
     resources = [module.stream.arn]
   }
 
@@ -55,7 +92,7 @@ module "producer" {
   description                    = "Splits CSV files dropped under ${local.prefixes.input} into customer records on ${local.stream_name}"
   image_uri                      = local.images["producer"]
   memory_size                    = var.producer_memory_mb
-  timeout                        = var.producer_timeout_seconds
+  timeout                        = local.producer_timeout_seconds
   reserved_concurrent_executions = var.producer_reserved_concurrency
   policy_json                    = data.aws_iam_policy_document.producer.json
   subnet_ids                     = module.network.private_subnet_ids
@@ -162,13 +199,13 @@ resource "aws_lambda_event_source_mapping" "stream_scorer" {
 # Constraints between the mappings file and the variables, checked at plan time.
 resource "terraform_data" "mapping_constraints" {
   input = {
-    producer_timeout   = var.producer_timeout_seconds
+    producer_timeout   = local.producer_timeout_seconds
     visibility_timeout = local.producer_mapping.visibility_timeout_seconds
   }
 
   lifecycle {
     precondition {
-      condition     = var.producer_timeout_seconds <= local.producer_mapping.visibility_timeout_seconds
+      condition     = local.producer_timeout_seconds <= local.producer_mapping.visibility_timeout_seconds
       error_message = "producer_timeout_seconds must not exceed the file-drops visibility timeout of infra/event_source_mappings.json."
     }
 

@@ -6,7 +6,10 @@ locals {
   # One source of truth for the event source mappings (also read by the local Lambda service).
   event_source_mappings = jsondecode(file("${path.module}/../event_source_mappings.json"))
   producer_mapping      = local.event_source_mappings.producer
-  scorer_mapping        = local.event_source_mappings.stream_scorer
+  # The producer hands the rest of a long file to a fresh invocation before this runs out (the local
+  # Lambda service reads the same number from the mappings file).
+  producer_timeout_seconds = coalesce(var.producer_timeout_seconds, local.producer_mapping.function_timeout_seconds)
+  scorer_mapping           = local.event_source_mappings.stream_scorer
 
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition

@@ -159,7 +159,8 @@ module "data_bucket" {
   }
 }
 
-# New CSV files under data/input/ are announced on the file-drops queue.
+# Every new object under data/input/ is announced on the file-drops queue, whatever its name: the producer
+# processes it or moves it to data/errored/ with the reason, so nothing stays unseen.
 resource "aws_s3_bucket_notification" "input_drops" {
   bucket = module.data_bucket.name
 
@@ -167,7 +168,6 @@ resource "aws_s3_bucket_notification" "input_drops" {
     queue_arn     = module.file_drops_queue.arn
     events        = ["s3:ObjectCreated:*"]
     filter_prefix = local.prefixes.input
-    filter_suffix = ".csv"
   }
 
   depends_on = [aws_sqs_queue_policy.file_drops]

@@ -260,9 +260,9 @@ variable "producer_memory_mb" {
 }
 
 variable "producer_timeout_seconds" {
-  description = "Timeout of the producer Lambda function in seconds; must not exceed the file-drops queue visibility timeout of infra/event_source_mappings.json."
+  description = "Timeout of the producer Lambda function in seconds (null: function_timeout_seconds of infra/event_source_mappings.json); must not exceed the file-drops queue visibility timeout there. Files that take longer are handed on in segments."
   type        = number
-  default     = 300
+  default     = null
 }
 
 variable "producer_reserved_concurrency" {

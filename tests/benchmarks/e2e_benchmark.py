@@ -374,23 +374,21 @@ class Bench:
     def file_drop(self, rows: int) -> dict[str, Any]:
         """Upload a CSV of ``rows`` rows to the input prefix; seconds until its last prediction is committed."""
         from churn_common.aws import client
-        from producer.locations import FileLocations
-        from producer.manifest import read_manifest
+        from infra.local.file_drops import UploadedVersion, manifest_of
 
         self.recorder.reset(deliver_only=False)
         body = drop_csv(rows)
         key = f"{self.settings.input_prefix}e2e-bench-{uuid.uuid4().hex[:8]}.csv"
-        locations = FileLocations.for_input(key, self.settings)
-        assert locations is not None
         s3 = client("s3")
         started = time.time()
-        s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body)
+        response = s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body)
         uploaded = time.time()
+        version = UploadedVersion(self.settings.bucket, key, response["ETag"].strip('"'), response.get("VersionId"))
         manifest = None
 
         def manifest_written() -> bool:
             nonlocal manifest
-            manifest = read_manifest(s3, bucket=self.settings.bucket, key=locations.manifest)
+            manifest = manifest_of(version, settings=self.settings)
             return manifest is not None
 
         self.wait_until(manifest_written, what="manifest", timeout=60)

@@ -121,8 +121,8 @@ def _succeed(_event: dict[str, Any]) -> dict[str, Any]:
 
 
 def kinesis_record_key(event_id: str) -> str:
-    """``shardId:sequenceNumber`` of a prediction's ``event_id`` (``shardId:sequenceNumber:subSequence``)."""
-    return event_id.rsplit(":", 1)[0]
+    """``shardId:sequenceNumber`` of a prediction's ``event_id`` (``<incarnation>/shardId:sequenceNumber:sub``)."""
+    return event_id.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
 # --- statistics ------------------------------------------------------------------------------------------

@@ -469,8 +469,10 @@ def _peak_rss_mb() -> float:
 
 def handle_from_stdin() -> None:
     """Child process: handle the SQS event on stdin with the real handler; print peak RSS and the manifest."""
-    from producer.handler import FileProcessor, handle
-    from producer.locations import FileLocations
+    from churn_common.wire import source_id_for
+    from producer.file_processor import FileProcessor
+    from producer.handler import handle
+    from producer.locations import manifests_prefix
     from producer.manifest import read_manifest
     from producer.s3_events import SqsEvent, parse_notification
 
@@ -485,10 +487,14 @@ def handle_from_stdin() -> None:
     if response["batchItemFailures"]:
         raise RuntimeError(f"the drop failed: {response}")
     (ref,) = {r.key: r for m in SqsEvent.model_validate(event).records for r in parse_notification(m.body)}.values()
-    locations = FileLocations.for_input(ref.key, settings)
-    assert locations is not None
-    manifest = read_manifest(client("s3"), bucket=settings.bucket, key=locations.manifest)
-    assert manifest is not None
+    source_id = source_id_for(ref.uri, ref.etag or "")
+    (key,) = [
+        o["Key"]
+        for o in client("s3").list_objects_v2(Bucket=settings.bucket, Prefix=manifests_prefix(settings, source_id))[
+            "Contents"
+        ]
+    ]
+    manifest = read_manifest(client("s3"), bucket=settings.bucket, key=key)
     result = {
         "peak_rss_mb": _peak_rss_mb(),
         "rss_before_mb": rss_before,

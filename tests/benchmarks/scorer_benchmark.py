@@ -52,6 +52,7 @@ from stream_scorer.model import LoadedModel, ModelCache
 from stream_scorer.rejects import rejected_rows
 from stream_scorer.scoring import score
 from stream_scorer.validation import decode_columns
+from tests.factories import fixed_incarnation
 from tests.local_servers import free_port, mlflow_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -196,7 +197,7 @@ def producer_event(settings: Settings, n_records: int) -> tuple[dict[str, Any], 
         event = {"Records": [kinesis_event_record(r, **shape, region=settings.aws_region) for r in records]}
     finally:
         server.stop()
-    assert len(user_records(event)) == n_records
+    assert len(user_records(event, incarnation_of=fixed_incarnation)) == n_records
     built = {
         "by": "producer.splitter + producer.records + producer.kinesis_writer.KinesisWriter, emulator GetRecords",
         "source": data_path.name,
@@ -283,7 +284,7 @@ def handler_peak_rss_mb(url: str, database_url: str, event: dict[str, Any], fold
 
 def compute_only(event: dict[str, Any], models: ModelCache) -> None:
     """What the handler does, without the write."""
-    records = user_records(event)
+    records = user_records(event, incarnation_of=fixed_incarnation)
     decoded = decode_columns(records.payloads)
     score(records, decoded, models.get())
     rejected_rows(records, decoded.rejections, at=datetime.now(tz=UTC))
@@ -308,7 +309,9 @@ def per_record_seconds(event: dict[str, Any], model_uri: str) -> float:
     import pandas as pd
 
     pyfunc = mlflow.pyfunc.load_model(model_uri)
-    blobs = [base64.b64encode(p) for p in user_records(event).payloads[:BASELINE_RECORDS]]
+    blobs = [
+        base64.b64encode(p) for p in user_records(event, incarnation_of=fixed_incarnation).payloads[:BASELINE_RECORDS]
+    ]
     columns = list(FEATURE_COLUMNS)
 
     def per_record() -> None:
@@ -340,9 +343,11 @@ def run() -> dict[str, Any]:
         models = ModelCache(name=settings.model_name, alias=settings.model_alias, refresh_seconds=3600)
         model = models.get()
         engine = get_engine(database_url)
-        handle(as_shard(event, "shardId-warmup"), models=models, engine=engine)
+        handle(as_shard(event, "shardId-warmup"), models=models, engine=engine, incarnations=fixed_incarnation)
         pending = iter([as_shard(event, f"shardId-bench{i:07d}") for i in range(REPEATS)])
-        handler_s, handler_runs = _median_seconds(lambda: handle(next(pending), models=models, engine=engine))
+        handler_s, handler_runs = _median_seconds(
+            lambda: handle(next(pending), models=models, engine=engine, incarnations=fixed_incarnation)
+        )
         compute_s, _ = _median_seconds(lambda: compute_only(event, models))
         floor_s, _ = _median_seconds(lambda: floor_only(event, model))
         peak_rss_mb = handler_peak_rss_mb(url, database_url, as_shard(event, "shardId-rss"), Path(tmp))

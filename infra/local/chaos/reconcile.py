@@ -3,15 +3,16 @@ read from the producer's manifests, then checked against the invariants.
 
 Every input row must end scored exactly once or rejected with its reason: ``missing = rows_in -
 scored_unique - rejected`` and ``duplicate_rows`` (prediction rows beyond one per record) must be 0, the
-rejections must be exactly the bad rows that were put in, and every window holding predictions must have
-been evaluated exactly once.
+rejections must be exactly the bad rows that were put in, every window holding predictions must have been
+evaluated exactly once (again only if rows were scored after it closed, which re-open it), and every stored
+prediction must be in exactly one evaluated window: the evaluated windows' rows add up to the predictions.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -52,6 +53,8 @@ class StoredCounts(BaseModel):
     rejected_by_producer: int
     records_by_window: Mapping[datetime, int]  # distinct records per window start
     rows_when_evaluated: Mapping[EvaluationKey, int]
+    # Starts of the windows holding records scored after the window closed (its end plus the lateness).
+    windows_scored_after_closing: frozenset[datetime] = frozenset()
 
     @property
     def window_starts(self) -> frozenset[datetime]:
@@ -60,6 +63,10 @@ class StoredCounts(BaseModel):
     @property
     def evaluated_windows(self) -> frozenset[EvaluationKey]:
         return frozenset(self.rows_when_evaluated)
+
+    @property
+    def rows_in_evaluated_windows(self) -> int:
+        return sum(self.rows_when_evaluated.values())
 
     @property
     def rows_after_evaluation(self) -> int:
@@ -75,7 +82,9 @@ def producer_rejections(manifests: Iterable[Manifest]) -> int:
     return sum(by_source.values())
 
 
-def stored_counts(engine: Engine, *, window_seconds: int, manifests: Iterable[Manifest]) -> StoredCounts:
+def stored_counts(
+    engine: Engine, *, window_seconds: int, lateness_seconds: float, manifests: Iterable[Manifest]
+) -> StoredCounts:
     bucket = bucket_expression(engine.dialect.name, predictions.c.event_time, window_seconds)
     with engine.connect() as connection:
         rows, unique = connection.execute(
@@ -83,7 +92,9 @@ def stored_counts(engine: Engine, *, window_seconds: int, manifests: Iterable[Ma
         ).one()
         scorer_rejected = connection.execute(select(func.count()).select_from(rejected_records)).scalar_one()
         buckets = connection.execute(
-            select(bucket, func.count(func.distinct(predictions.c.record_id))).group_by(bucket)
+            select(
+                bucket, func.count(func.distinct(predictions.c.record_id)), func.max(predictions.c.scored_at)
+            ).group_by(bucket)
         ).all()
         evaluated = connection.execute(
             select(monitoring_windows.c.window_start, monitoring_windows.c.model_version, monitoring_windows.c.n_rows)
@@ -93,8 +104,13 @@ def stored_counts(engine: Engine, *, window_seconds: int, manifests: Iterable[Ma
         scored_unique=int(unique),
         rejected_by_scorer=int(scorer_rejected),
         rejected_by_producer=producer_rejections(manifests),
-        records_by_window={Window.of_bucket(int(b), seconds=window_seconds).start: int(n) for b, n in buckets},
+        records_by_window={Window.of_bucket(int(b), seconds=window_seconds).start: int(n) for b, n, _ in buckets},
         rows_when_evaluated={(as_utc(r.window_start), r.model_version): int(r.n_rows) for r in evaluated},
+        windows_scored_after_closing=frozenset(
+            window.start
+            for window, last in ((Window.of_bucket(int(b), seconds=window_seconds), last) for b, _, last in buckets)
+            if as_utc(last) >= window.end + timedelta(seconds=lateness_seconds)
+        ),
     )
 
 
@@ -116,6 +132,9 @@ class ChaosResult(BaseModel):
     rejected_by_scorer: int
     prediction_rows: int
     windows_evaluated_more_than_once: int
+    windows_scored_after_closing: int
+    windows_evaluated_again_without_late_rows: int
+    rows_in_evaluated_windows: int
     windows_never_evaluated: int
     windows_evaluated_without_predictions: int
     windows_caught_up_after_monitor_restart: int
@@ -145,6 +164,9 @@ def reconcile(
     never_evaluated = stored.window_starts - evaluated_starts
     without_predictions = evaluated_starts - stored.window_starts
     more_than_once = sum(1 for times in evaluations.values() if times > 1)
+    again_without_late_rows = sum(
+        1 for (start, _), times in evaluations.items() if times > 1 and start not in stored.windows_scored_after_closing
+    )
     not_by_a_run = stored.evaluated_windows - set(evaluations)
     invariants = {
         "run_completed": settled and not errors,
@@ -153,9 +175,11 @@ def reconcile(
         "rejected_exactly_the_bad_rows": rejected == inputs.rejected_expected,
         "each_window_evaluated_exactly_once": not never_evaluated
         and not without_predictions
-        and more_than_once == 0
+        and again_without_late_rows == 0
         and not not_by_a_run
         and len(stored.evaluated_windows) == len(stored.window_starts),
+        "every_prediction_in_an_evaluated_window": stored.rows_in_evaluated_windows == stored.prediction_rows
+        and stored.rows_after_evaluation == 0,
         "nothing_dead_lettered": not any(dead_lettered.values()),
         "every_fault_injected": all(count > 0 for count in faults_injected.values()),
     }
@@ -175,6 +199,9 @@ def reconcile(
         rejected_by_scorer=stored.rejected_by_scorer,
         prediction_rows=stored.prediction_rows,
         windows_evaluated_more_than_once=more_than_once,
+        windows_scored_after_closing=len(stored.windows_scored_after_closing),
+        windows_evaluated_again_without_late_rows=again_without_late_rows,
+        rows_in_evaluated_windows=stored.rows_in_evaluated_windows,
         windows_never_evaluated=len(never_evaluated),
         windows_evaluated_without_predictions=len(without_predictions),
         windows_caught_up_after_monitor_restart=caught_up,

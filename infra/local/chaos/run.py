@@ -243,7 +243,12 @@ class ChaosRun:
             simulated_records=summary.rows if summary else 0,
             poison_records=sum(writer.poisoned.values()),
         )
-        stored = stored_counts(self.engine, window_seconds=self.options.window_seconds, manifests=manifests)
+        stored = stored_counts(
+            self.engine,
+            window_seconds=self.options.window_seconds,
+            lateness_seconds=self.options.lateness_seconds,
+            manifests=manifests,
+        )
         faults = {
             FaultKind.PUT_RECORDS_ENTRY_FAILED: sum(throttle.failed.values()),
             FaultKind.DATABASE_CONNECTION_KILLED: self.killer.killed,

@@ -9,14 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from churn_common.aws import client
-from churn_common.settings import get_settings
 from infra.local.chaos.injectors import CheckpointsThatDie
-from infra.local.chaos.observe import object_exists
 from infra.local.chaos.plan import FaultPlan
 from infra.local.chaos.workload import DropFile
+from infra.local.file_drops import UploadedVersion, upload, wait_for_manifest
 from infra.local.stack import LocalStack
-from producer.manifest import Manifest, read_manifest
+from producer.manifest import Manifest
 
 POLL_SECONDS = 0.5
 DROP_TIMEOUT_SECONDS = 300.0
@@ -51,39 +49,24 @@ class FileDrops:
     repeat: Manifest | None = None
 
     def __call__(self) -> None:
-        settings = get_settings()
-        s3 = client("s3")
         started = time.monotonic()
+        uploads: dict[str, UploadedVersion] = {}
         for drop, at in zip(self.files, self.plan.drop_at, strict=True):
             self._sleep_until(started + at * self.stream_seconds)
-            s3.upload_file(str(drop.path), settings.bucket, self._key(drop))
+            uploads[drop.name] = upload(drop.path)
             self.say(f"dropped {drop.name} ({drop.rows:,} rows)")
         for drop in self.files:
-            self.manifests[drop.name] = self._wait_for(drop, lambda m: m.status == "processed")
+            self.manifests[drop.name] = self._wait_for(uploads[drop.name], lambda m: m.status == "processed")
         again = self.files[self.plan.redropped_file]
-        self._wait_until(lambda: not object_exists(s3, bucket=settings.bucket, key=self._key(again)))
-        s3.upload_file(str(again.path), settings.bucket, self._key(again))
         self.say(f"fault: dropped {again.name} a second time")
-        self.repeat = self._wait_for(again, lambda m: m.repeat)
+        self.repeat = self._wait_for(upload(again.path), lambda m: m.repeat)
         self.manifests[again.name] = self.repeat
 
-    @staticmethod
-    def _key(drop: DropFile) -> str:
-        return f"{get_settings().input_prefix}{drop.name}"
-
-    def _wait_for(self, drop: DropFile, condition: Callable[[Manifest], bool]) -> Manifest:
-        settings = get_settings()
-        key = f"{settings.manifest_prefix}{drop.name}.json"
-        found: list[Manifest] = []
-
-        def arrived() -> bool:
-            manifest = read_manifest(client("s3"), bucket=settings.bucket, key=key)
-            if manifest is not None and condition(manifest):
-                found.append(manifest)
-            return bool(found)
-
-        self._wait_until(arrived)
-        return found[0]
+    def _wait_for(self, version: UploadedVersion, condition: Callable[[Manifest], bool]) -> Manifest:
+        manifest = wait_for_manifest(version, timeout=DROP_TIMEOUT_SECONDS, stop=self.stop, poll=POLL_SECONDS)
+        if not condition(manifest):
+            raise AssertionError(f"unexpected manifest for {version.key}: {manifest.model_dump_json()}")
+        return manifest
 
     def _wait_until(self, condition: Callable[[], bool]) -> None:
         deadline = time.monotonic() + DROP_TIMEOUT_SECONDS

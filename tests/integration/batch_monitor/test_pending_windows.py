@@ -108,3 +108,77 @@ def test_a_window_is_read_with_each_source_record_once(engine, put_rows) -> None
     )
     assert len(frame) == 2
     assert "record_id" not in frame.columns
+
+
+def evaluated(engine: Engine, window: Window, n_rows: int, version: str = "1") -> None:
+    """Record ``window`` as evaluated on ``n_rows`` records, as a monitor run would have."""
+    done = WindowEvaluation(window, version, EvaluationStatus.TOO_FEW_ROWS, n_rows)
+    store_evaluation(engine, done, report_uri=None, evaluated_at=T0 + timedelta(hours=1))
+
+
+def reopened(engine: Engine, now: datetime, **options: object) -> list[tuple[str, dict, dict]]:
+    found = pending_windows(engine, window_seconds=MINUTE, now=now, lateness_seconds=0, **options)  # type: ignore[arg-type]
+    return [(p.window.label, dict(p.rows_by_version), dict(p.evaluated_rows_by_version)) for p in found]
+
+
+def test_a_window_that_received_rows_after_its_evaluation_is_pending_again(engine, put_rows) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window evaluated on its two rows, and a later window evaluated with its one row
+    first, second = Window(T0, T0 + timedelta(minutes=1)), Window(T0 + timedelta(minutes=1), T0 + timedelta(minutes=2))
+    put_rows(T0 + timedelta(seconds=1), T0 + timedelta(seconds=2), second.start)
+    evaluated(engine, first, 2)
+    evaluated(engine, second, 1)
+    assert reopened(engine, T0 + timedelta(hours=1)) == []
+    # WHEN three more rows with event times in the first window are stored (the rest of a long file)
+    put_rows(*(T0 + timedelta(seconds=3 + i) for i in range(3)))
+    # THEN the first window is pending again with all five rows, and says its evaluation had counted two
+    assert reopened(engine, T0 + timedelta(hours=1)) == [("2026-11-26T06:00:00Z", {"1": 5}, {"1": 2})]
+
+
+def test_only_the_version_that_received_rows_is_reopened(engine, put_rows) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window evaluated for versions 1 and 2 on all their rows
+    window = Window(T0, T0 + timedelta(minutes=1))
+    put_rows(T0, T0 + timedelta(seconds=1), version="1")
+    put_rows(T0 + timedelta(seconds=2), version="2")
+    evaluated(engine, window, 2, version="1")
+    evaluated(engine, window, 1, version="2")
+    # WHEN version 2 scores another record there THEN only version 2 is pending again
+    put_rows(T0 + timedelta(seconds=3), version="2")
+    assert reopened(engine, T0 + timedelta(hours=1)) == [("2026-11-26T06:00:00Z", {"2": 2}, {"2": 1})]
+
+
+def test_copies_of_records_already_counted_do_not_reopen_a_window(engine, put_rows) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window evaluated on its two records
+    window = Window(T0, T0 + timedelta(minutes=1))
+    put_rows(T0 + timedelta(seconds=1), record="file-a:1")
+    put_rows(T0 + timedelta(seconds=2), record="file-a:2")
+    evaluated(engine, window, 2)
+    # WHEN a copy of one of them is stored (a database from before the scorer skipped stored records)
+    put_rows(T0 + timedelta(seconds=3), record="file-a:1")
+    # THEN the window is not re-opened: three rows, but still the two records it counted
+    assert reopened(engine, T0 + timedelta(hours=1)) == []
+    # AND a new record does re-open it
+    put_rows(T0 + timedelta(seconds=4), record="file-a:3")
+    assert reopened(engine, T0 + timedelta(hours=1)) == [("2026-11-26T06:00:00Z", {"1": 4}, {"1": 2})]
+
+
+def test_a_window_that_lost_rows_after_its_evaluation_is_not_reopened(engine, put_rows) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window evaluated on more records than it holds now (retention deleted some since)
+    put_rows(T0 + timedelta(seconds=1))
+    evaluated(engine, Window(T0, T0 + timedelta(minutes=1)), 5)
+    # THEN it is not pending
+    assert reopened(engine, T0 + timedelta(hours=1)) == []
+
+
+def test_reopening_is_bounded_by_the_scan_start(engine, put_rows) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN an evaluated window that received another row, and a newer evaluated window four minutes later
+    put_rows(T0 + timedelta(seconds=1), T0 + timedelta(minutes=4))
+    evaluated(engine, Window(T0, T0 + timedelta(minutes=1)), 1)
+    evaluated(engine, Window(T0 + timedelta(minutes=4), T0 + timedelta(minutes=5)), 1)
+    put_rows(T0 + timedelta(seconds=2))
+    # WHEN the scan starts five minutes before the newest evaluated window THEN the window is re-opened
+    now = T0 + timedelta(hours=1)
+    assert [label for label, *_ in reopened(engine, now, since=scan_start(engine, retry_seconds=300))] == [
+        "2026-11-26T06:00:00Z"
+    ]
+    # AND when it starts three minutes before, the window is past the horizon and stays as evaluated
+    assert reopened(engine, now, since=scan_start(engine, retry_seconds=180)) == []

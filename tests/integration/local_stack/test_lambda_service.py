@@ -480,3 +480,33 @@ def test_sqs_failed_messages_come_back_and_successful_ones_are_deleted(aws) -> N
     # THEN the successful message was delivered once, the failed one again
     assert bodies.count("ok") == 1
     assert bodies.count("fail") >= 2
+
+
+def test_an_sqs_invocation_that_runs_past_its_timeout_fails_whatever_it_returned(aws) -> None:
+    # GIVEN a function with a 0.3 s timeout that needs longer, but reports success
+    client("sqs").send_message(QueueUrl=aws.file_drops_queue_url, MessageBody="slow")
+    remaining: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        remaining.append(context.get_remaining_time_in_millis())
+        time.sleep(0.5)
+        return {"batchItemFailures": []}
+
+    source = SqsEventSource(
+        name="producer",
+        queue_url=aws.file_drops_queue_url,
+        queue_arn=aws.file_drops_queue_arn,
+        handler=handler,
+        batch_size=10,
+        timeout_seconds=0.3,
+    )
+    # WHEN it polls until the message came twice
+    for _ in range(10):
+        source.poll_once()
+        if len(remaining) >= 2:
+            break
+    # THEN the handler saw its timeout in the context, and the message came back: Lambda ends such an
+    # invocation, so nothing it returned counts
+    assert len(remaining) >= 2
+    assert 0 < remaining[0] <= 300
+    assert source.stats.timeouts >= 1

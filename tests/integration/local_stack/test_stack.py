@@ -35,7 +35,9 @@ def test_stack_provisions_terraform_names_and_restores_the_environment(env, tmp_
         )
         notification = client("s3").get_bucket_notification_configuration(Bucket="churn-pipeline-data")
         rules = notification["QueueConfigurations"][0]["Filter"]["Key"]["FilterRules"]
-        assert {r["Name"].lower(): r["Value"] for r in rules} == {"prefix": "data/input/", "suffix": ".csv"}
+        # every name under the input prefix (the producer errors what it cannot read), and versions kept
+        assert {r["Name"].lower(): r["Value"] for r in rules} == {"prefix": "data/input/"}
+        assert client("s3").get_bucket_versioning(Bucket="churn-pipeline-data")["Status"] == "Enabled"
         # AND the Lambda service polls the queue and both shards
         assert set(stack.lambda_service.stats) == {"producer", "stream_scorer"}
         # AND localstack-client reaches the same emulator

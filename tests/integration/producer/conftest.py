@@ -138,11 +138,29 @@ class Drops:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         return key
 
-    def messages(self, *, expected: int, include_test_event: bool = True) -> list[dict[str, Any]]:
-        """At least ``expected`` object notifications (the test event S3 sent at set-up comes along)."""
+    def manifests_of(self, name: str) -> list[dict[str, Any]]:
+        """Every manifest written for the object ``name`` under the input prefix, oldest first; found by
+        listing all manifests and reading their ``source_uri``, not by the producer's key layout."""
+        uri = f"s3://{self.bucket}/{get_settings().input_prefix}{name}"
+        found = [self.read_json(k) for k in sorted(self.stored_keys()) if k.startswith("data/manifests/")]
+        return sorted((m for m in found if m.get("source_uri") == uri), key=lambda m: m["started_at"])
+
+    def manifest(self, name: str) -> dict[str, Any]:
+        """The one manifest of ``name``; a test with several uploads under one key uses :meth:`manifests_of`."""
+        (manifest,) = self.manifests_of(name)
+        return manifest
+
+    def rejects(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+        prefix = f"s3://{self.bucket}/"
+        assert manifest["rejected_uri"].startswith(prefix)
+        return self.read_lines(manifest["rejected_uri"].removeprefix(prefix))
+
+    def messages(self, *, expected: int, include_test_event: bool = True, rounds: int = 20) -> list[dict[str, Any]]:
+        """At least ``expected`` object notifications (the test event S3 sent at set-up comes along), or what
+        arrived in ``rounds`` receives of up to a second each."""
         sqs = client("sqs")
         messages: list[dict[str, Any]] = []
-        for _ in range(20):
+        for _ in range(rounds):
             batch = sqs.receive_message(
                 QueueUrl=self.resources.file_drops_queue_url,
                 MaxNumberOfMessages=10,
@@ -159,6 +177,9 @@ class Drops:
 
     def event(self, *, expected: int = 1, include_test_event: bool = True) -> dict[str, Any]:
         messages = self.messages(expected=expected, include_test_event=include_test_event)
+        return self.event_of(messages)
+
+    def event_of(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return sqs_event(messages, queue_arn=self.resources.file_drops_queue_arn)
 
     def read_json(self, key: str) -> Any:
@@ -169,7 +190,8 @@ class Drops:
         return [json.loads(line) for line in body.splitlines()]
 
     def stored_keys(self) -> set[str]:
-        return {o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])}
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
 @pytest.fixture

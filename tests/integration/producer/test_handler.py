@@ -14,7 +14,8 @@ from botocore.awsrequest import AWSResponse
 from churn_common.aws import client
 from churn_common.settings import get_settings
 from churn_common.wire import FEATURE_SLICE, LABEL_INDEX, source_id_for
-from producer.handler import FileProcessor, handle, lambda_handler
+from producer.file_processor import FileProcessor
+from producer.handler import handle, lambda_handler
 from producer.kinesis_writer import RetryPolicy
 from tests.integration.producer.conftest import Drops, assert_in_order_per_shard, expected_rows, read_stream, sqs_event
 
@@ -57,7 +58,8 @@ def test_dropped_file_arrives_once_with_rejects_manifest_and_move(drops: Drops, 
     assert {r.fields[3] for r in stream.records} == {int(last_modified.timestamp() * 1000)}
     assert all(r.partition_key.startswith(f"{source_id}:") for r in stream.records)
     # AND the rejects file has the three bad rows with their reasons
-    rejects = drops.read_lines("data/rejected/customers.csv.jsonl")
+    manifest = drops.manifest("customers.csv")
+    rejects = drops.rejects(manifest)
     assert [(r["row"], r["raw"].encode()) for r in rejects] == list(zip([2, 3, 4], BAD_LINES, strict=True))
     assert rejects[0]["reasons"] == ["age_group: Input should be less than or equal to 5 (got '7')"]
     assert [r.split(":")[0] for r in rejects[1]["reasons"]] == ["seconds_of_use", "age"]
@@ -67,7 +69,6 @@ def test_dropped_file_arrives_once_with_rejects_manifest_and_move(drops: Drops, 
         "customer_value: no cell (the row is too short)",
     ]
     # AND the manifest accounts for every row
-    manifest = drops.read_json("data/manifests/customers.csv.json")
     assert manifest["status"] == "processed"
     assert (manifest["rows_read"], manifest["records_sent"], manifest["rows_rejected"]) == (
         len(expected) + 3,
@@ -77,7 +78,7 @@ def test_dropped_file_arrives_once_with_rejects_manifest_and_move(drops: Drops, 
     assert manifest["source_id"] == source_id
     assert manifest["repeat"] is False
     assert manifest["schema_version"] == 1
-    assert manifest["rejected_uri"] == f"s3://{drops.bucket}/data/rejected/customers.csv.jsonl"
+    assert manifest["rejected_uri"].startswith(f"s3://{drops.bucket}/data/rejected/")
     assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
     assert datetime.fromisoformat(manifest["event_time"]) == last_modified.astimezone(UTC)
     # AND the object moved from the input prefix to the processed prefix
@@ -98,7 +99,8 @@ def test_redropped_file_gives_the_same_record_ids_and_a_repeat_manifest(drops: D
     both = Counter(read_stream(get_settings().stream_name).record_ids)
     assert set(both) == set(first)
     assert set(both.values()) == {2}
-    manifest = drops.read_json("data/manifests/again.csv.json")
+    first_manifest, manifest = drops.manifests_of("again.csv")
+    assert first_manifest["repeat"] is False
     assert manifest["repeat"] is True
     assert manifest["records_sent"] == len(first)
 
@@ -130,7 +132,7 @@ def test_multipart_upload_events_process_the_object_once(drops: Drops, customer_
     ("data", "reason"),
     [
         pytest.param(b"", "empty file", id="empty"),
-        pytest.param(b"\x1f\x8b\x08\x00garbage", "gzip-compressed", id="gzip"),
+        pytest.param(b"\x1f\x8b\x08\x00garbage", "gzip data", id="gzip"),
         pytest.param(b"name,city\nann,paris\n", "no churn CSV header", id="other-csv"),
     ],
 )
@@ -141,7 +143,7 @@ def test_unreadable_file_goes_to_errored_with_its_reason(drops: Drops, data: byt
     response = lambda_handler(drops.event(), None)
     # THEN the message is acknowledged (retrying cannot help), the object is in errored/ with the reason
     assert response == {"batchItemFailures": []}
-    manifest = drops.read_json("data/manifests/broken.csv.json")
+    manifest = drops.manifest("broken.csv")
     assert manifest["status"] == "errored"
     assert reason in manifest["error"]
     assert (manifest["rows_read"], manifest["records_sent"], manifest["rows_rejected"]) == (0, 0, 0)
@@ -173,7 +175,7 @@ def test_partial_put_failures_are_retried_and_nothing_is_lost_or_duplicated(
     assert len(stream.record_ids) == len(set(stream.record_ids)) == len(expected_rows(customer_csv))
     assert stream.kinesis_records == sum(c["entries"] - c["failed"] for c in faults.calls)
     assert_in_order_per_shard(stream.records)
-    manifest = drops.read_json("data/manifests/throttled.csv.json")
+    manifest = drops.manifest("throttled.csv")
     assert manifest["retried_entries"] == sum(c["failed"] for c in faults.calls)
     assert manifest["put_calls"] == len(faults.calls)
 
@@ -199,8 +201,8 @@ def test_lasting_throttling_fails_only_that_message_and_its_retry_delivers(
     # THEN only the first file's message is reported failed; the second file is done
     assert response == {"batchItemFailures": [{"itemIdentifier": a_message}]}
     assert "data/input/a.csv" in drops.stored_keys()
-    assert "data/manifests/a.csv.json" not in drops.stored_keys()
-    assert drops.read_json("data/manifests/b.csv.json")["status"] == "processed"
+    assert not drops.manifests_of("a.csv")
+    assert drops.manifest("b.csv")["status"] == "processed"
     # WHEN Kinesis recovers and SQS redelivers the failed message
     faults.plan = None
     retry = {"Records": [r for r in event["Records"] if r["messageId"] == a_message]}
@@ -221,7 +223,7 @@ def test_a_whole_put_records_call_failing_fails_the_message(
     response = lambda_handler(event, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert "data/input/denied.csv" in drops.stored_keys()
-    assert "data/manifests/denied.csv.json" not in drops.stored_keys()
+    assert not drops.manifests_of("denied.csv")
 
 
 def test_an_s3_read_failure_fails_the_message_and_keeps_the_object(drops: Drops, customer_csv: bytes) -> None:
@@ -243,13 +245,20 @@ def test_an_s3_read_failure_fails_the_message_and_keeps_the_object(drops: Drops,
     assert read_stream(get_settings().stream_name).records == []
 
 
-def test_a_message_that_is_not_an_s3_notification_is_failed_for_the_dead_letter_queue(drops: Drops) -> None:
-    # GIVEN a stray message on the queue
+def test_a_message_that_names_no_object_is_acknowledged_with_one_clear_error_line(
+    drops: Drops, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a stray message on the queue, next to a real drop
     client("sqs").send_message(QueueUrl=drops.resources.file_drops_queue_url, MessageBody="hello")
     messages = [m for m in drops.messages(expected=0) if m["Body"] == "hello"]
     event = sqs_event(messages, queue_arn=drops.resources.file_drops_queue_arn)
-    # WHEN handled THEN it is reported failed (SQS dead-letters it after maxReceiveCount), not dropped
-    assert lambda_handler(event, None) == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    # WHEN handled THEN it is acknowledged (retrying cannot make it name an object), after one error line
+    # that says what was expected and what arrived
+    assert lambda_handler(event, None) == {"batchItemFailures": []}
+    (line,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "names no object" in line.getMessage()
+    assert "'hello'" in line.getMessage()
+    assert line.exc_info is None
 
 
 def test_bytes_per_customer_record_on_the_stream_stay_under_200(drops: Drops, customer_csv: bytes) -> None:
@@ -259,7 +268,7 @@ def test_bytes_per_customer_record_on_the_stream_stay_under_200(drops: Drops, cu
     # WHEN the Kinesis records are measured as stored (data + partition key, aggregation included)
     stream = read_stream(get_settings().stream_name)
     per_record = stream.kinesis_bytes / len(stream.records)
-    manifest = drops.read_json("data/manifests/sized.csv.json")
+    manifest = drops.manifest("sized.csv")
     # THEN a customer record costs at most 200 bytes, and the manifest's figure is the same measurement
     print(f"bytes per customer record: {per_record:.1f} ({stream.kinesis_records} Kinesis records)")
     assert per_record <= 200
@@ -272,7 +281,7 @@ def test_an_unreadable_old_manifest_does_not_block_a_new_drop(drops: Drops, cust
     drops.put("old.csv", customer_csv)
     # WHEN the file is dropped under that name THEN it is processed and the manifest replaced
     assert lambda_handler(drops.event(), None) == {"batchItemFailures": []}
-    manifest = drops.read_json("data/manifests/old.csv.json")
+    manifest = drops.manifest("old.csv")
     assert (manifest["status"], manifest["repeat"]) == ("processed", False)
 
 
@@ -286,7 +295,7 @@ def test_a_key_with_spaces_plus_signs_and_folders_arrives_url_encoded_and_is_pro
     # WHEN handled
     assert lambda_handler(event, None) == {"batchItemFailures": []}
     # THEN the real object was read, and its outputs keep the decoded name below each prefix
-    manifest = drops.read_json("data/manifests/2026/11 drops/customers+extra é.csv.json")
+    manifest = drops.manifest("2026/11 drops/customers+extra é.csv")
     assert manifest["source_uri"] == f"s3://{drops.bucket}/{key}"
     assert manifest["records_sent"] == len(expected_rows(customer_csv))
     assert "data/processed/2026/11 drops/customers+extra é.csv" in drops.stored_keys()

@@ -11,11 +11,11 @@ from sqlalchemy import event, func, make_url, select
 from sqlalchemy.exc import OperationalError
 
 from churn_common.database import dispose_engine, get_engine, predictions, rejected_records
-from churn_common.schema import FEATURE_COLUMNS
+from churn_common.schema import FEATURE_COLUMNS, PERIOD_SECONDS
 from stream_scorer.handler import handle
 from stream_scorer.model import ModelCache
 from stream_scorer.model_registry import RegistryUnavailableError
-from tests.factories import customer_record, encoded, kinesis_event
+from tests.factories import customer_record, encoded, fixed_incarnation, kinesis_event
 from tests.integration.stream_scorer.tcp_relay import TcpRelay
 
 pytestmark = pytest.mark.integration
@@ -45,8 +45,8 @@ def test_batch_is_scored_once_and_redelivery_changes_nothing(
     event = kinesis_event(encoded([customer_record(row=i) for i in range(1, 301)]))
     engine = get_engine(database_url)
     # WHEN it is handled twice (Lambda redelivers after a crash before the checkpoint)
-    first = handle(event, models=models, engine=engine)
-    second = handle(event, models=models, engine=engine)
+    first = handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
+    second = handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
     # THEN every record is stored once, with the serving model version and a probability
     assert first == second == {"batchItemFailures": []}
     assert count_rows() == 300
@@ -64,8 +64,8 @@ def test_poison_records_are_rejected_and_the_rest_scored(database_url, models, c
     event = kinesis_event([*good[:5], *poison, *good[5:]])
     engine = get_engine(database_url)
     # WHEN handled (twice: redelivery must not duplicate the rejections either)
-    handle(event, models=models, engine=engine)
-    handle(event, models=models, engine=engine)
+    handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
+    handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
     # THEN the good ones are scored, each poison record is rejected once with its reason
     assert count_rows() == 10
     with engine.connect() as connection:
@@ -93,13 +93,13 @@ def test_database_down_fails_the_batch_so_lambda_retries(models, postgres_url, c
         relay.down()
         # WHEN the handler runs THEN it raises (nothing acknowledged) and says why in its log
         with pytest.raises(OperationalError):
-            handle(event, models=models, engine=engine)
+            handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
         failure = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert (failure["level"], failure["fault"], failure["records_in"]) == ("ERROR", "database", 3)
         assert _rows_in(postgres_url) == 0
         # AND the retry, once the database is back, writes the batch
         relay.up()
-        assert handle(event, models=models, engine=engine) == {"batchItemFailures": []}
+        assert handle(event, models=models, engine=engine, incarnations=fixed_incarnation) == {"batchItemFailures": []}
         dispose_engine(url)
     assert _rows_in(postgres_url) == 3
 
@@ -107,13 +107,13 @@ def test_database_down_fails_the_batch_so_lambda_retries(models, postgres_url, c
 def test_stored_rows_read_back_as_the_records_that_were_sent(database_url, models) -> None:
     # GIVEN records with and without a label, integer and fractional money
     records = [
-        customer_record(row=1, label=1, customer_value=12.5, seconds_of_use=2**31 - 1),
+        customer_record(row=1, label=1, customer_value=12.5, seconds_of_use=PERIOD_SECONDS),
         customer_record(row=2, label=None, customer_value=197),
     ]
     event = kinesis_event(encoded(records), shard_id="shardId-000000000001", first_sequence=77)
     engine = get_engine(database_url)
     # WHEN handled
-    handle(event, models=models, engine=engine)
+    handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
     # THEN every column reads back (through SQLAlchemy, as the monitor reads it) as it was sent
     with engine.connect() as connection:
         rows = {r.row: r for r in connection.execute(select(predictions).order_by(predictions.c.row))}
@@ -145,7 +145,9 @@ def test_values_the_table_cannot_hold_are_rejected_not_retried_forever(database_
     ]
     event = kinesis_event([*encoded([customer_record(row=9)]), *too_big])
     # WHEN handled THEN the batch succeeds: they are rejected with the field at fault, the good one is scored
-    assert handle(event, models=models, engine=get_engine(database_url)) == {"batchItemFailures": []}
+    assert handle(event, models=models, engine=get_engine(database_url), incarnations=fixed_incarnation) == {
+        "batchItemFailures": []
+    }
     with get_engine(database_url).connect() as connection:
         reasons = connection.execute(select(rejected_records.c.reason).order_by(rejected_records.c.event_id)).scalars()
         reasons = list(reasons)
@@ -161,7 +163,9 @@ def test_batch_of_poison_only_is_rejected_without_needing_the_model(database_url
     models = ModelCache(name="XGBoostChurnModel", alias="staging", refresh_seconds=60, resolve=unreachable)
     event = kinesis_event([b"garbage", b"[7]"])
     # WHEN handled THEN the poison is rejected and the batch succeeds: poison never waits for the registry
-    assert handle(event, models=models, engine=get_engine(database_url)) == {"batchItemFailures": []}
+    assert handle(event, models=models, engine=get_engine(database_url), incarnations=fixed_incarnation) == {
+        "batchItemFailures": []
+    }
     assert count_rows(rejected_records) == 2
 
 
@@ -169,7 +173,7 @@ def test_each_batch_logs_its_metrics_as_one_json_line(sqlite_url, models, regist
     # GIVEN a batch of 20 records, two of them poison
     event = kinesis_event([*encoded([customer_record(row=i) for i in range(1, 19)]), b"x", b"[3]"])
     # WHEN handled
-    handle(event, models=models, engine=get_engine(sqlite_url))
+    handle(event, models=models, engine=get_engine(sqlite_url), incarnations=fixed_incarnation)
     # THEN one JSON line carries the batch's metrics, as a CloudWatch embedded-metric document
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"batch scored"' in x]
     assert line["records_in"] == 20
@@ -192,7 +196,12 @@ def test_all_predictions_of_a_batch_are_written_by_one_statement(sqlite_url, mod
     event.listen(engine, "before_cursor_execute", record)
     try:
         # WHEN a batch of 1,000 records is handled
-        handle(kinesis_event(encoded([customer_record(row=i) for i in range(1, 1001)])), models=models, engine=engine)
+        handle(
+            kinesis_event(encoded([customer_record(row=i) for i in range(1, 1001)])),
+            models=models,
+            engine=engine,
+            incarnations=fixed_incarnation,
+        )
     finally:
         event.remove(engine, "before_cursor_execute", record)
     # THEN one statement wrote all of them
@@ -208,7 +217,12 @@ def test_a_record_sent_again_is_scored_once(database_url, models, count_rows) ->
     engine = get_engine(database_url)
     first = kinesis_event(encoded([*records[:30], records[7], *records[30:]]), first_sequence=1)
     # WHEN that batch is handled, then the whole file again under new sequence numbers (a re-dropped file)
-    handle(first, models=models, engine=engine)
-    handle(kinesis_event(encoded(records), first_sequence=1_000), models=models, engine=engine)
+    handle(first, models=models, engine=engine, incarnations=fixed_incarnation)
+    handle(
+        kinesis_event(encoded(records), first_sequence=1_000),
+        models=models,
+        engine=engine,
+        incarnations=fixed_incarnation,
+    )
     # THEN each record is stored once: no row shares its record id with another
     assert count_rows() == count_rows(distinct_records=True) == 50

@@ -1,4 +1,5 @@
-"""Window arithmetic: alignment to the epoch, closing with lateness, and the pending-window value object."""
+"""Window arithmetic: alignment to the epoch, closing with lateness, the pending-window value object, and which
+windows are due (never evaluated, or re-opened by rows that came after their evaluation)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from batch_monitor.windows import PendingWindow, Window, as_utc, first_open_bucket
+from batch_monitor.windows import PendingWindow, StoredRows, Window, as_utc, due_windows, first_open_bucket
 
 FIVE_MINUTES = 300
 
@@ -98,3 +99,50 @@ def test_window_length_must_be_positive() -> None:
 def test_pending_window_lists_its_versions_in_numeric_order() -> None:
     pending = PendingWindow(Window.of_bucket(1, seconds=60), {"10": 5, "9": 7, "candidate": 1})
     assert pending.versions == ("9", "10", "candidate")
+
+
+def _start(bucket: int) -> datetime:
+    return datetime.fromtimestamp(bucket * 60, tz=UTC)
+
+
+def test_windows_never_evaluated_are_due_and_evaluated_ones_with_all_their_rows_are_not() -> None:
+    # GIVEN stored rows in three one-minute windows, the middle one evaluated with all 5 of its rows
+    stored = [StoredRows(3, "1", 4), StoredRows(1, "1", 5), StoredRows(2, "1", 7)]
+    evaluated = {(_start(1), "1"): 5}
+    # WHEN the due windows are chosen
+    due = due_windows(stored, evaluated, window_seconds=60)
+    # THEN the two never evaluated, oldest first, neither of them re-opened
+    assert [(p.window.start, dict(p.rows_by_version), p.reopened) for p in due] == [
+        (_start(2), {"1": 7}, False),
+        (_start(3), {"1": 4}, False),
+    ]
+
+
+def test_a_window_holding_more_rows_than_its_evaluation_counted_is_reopened() -> None:
+    # GIVEN a window whose version 1 was evaluated on 4,949,739 rows and now holds 5,140,838 (the file went on
+    # streaming), and whose version 2 was evaluated with all of its rows
+    stored = [StoredRows(7, "1", 5_140_838), StoredRows(7, "2", 30)]
+    evaluated = {(_start(7), "1"): 4_949_739, (_start(7), "2"): 30}
+    # WHEN the due windows are chosen
+    [due] = due_windows(stored, evaluated, window_seconds=60)
+    # THEN the window is due again for version 1 only, remembering what its evaluation had counted
+    assert due.window.start == _start(7)
+    assert dict(due.rows_by_version) == {"1": 5_140_838}
+    assert dict(due.evaluated_rows_by_version) == {"1": 4_949_739}
+    assert due.reopened
+
+
+def test_a_window_with_fewer_rows_than_its_evaluation_counted_is_not_reopened() -> None:
+    # GIVEN an evaluated window that lost rows since (retention deleted them)
+    stored = [StoredRows(7, "1", 10)]
+    # WHEN the due windows are chosen THEN nothing is due
+    assert due_windows(stored, {(_start(7), "1"): 50}, window_seconds=60) == []
+
+
+def test_a_new_version_in_a_reopened_window_is_due_as_new() -> None:
+    # GIVEN a window re-opened for version 1 in which version 2 scored for the first time
+    stored = [StoredRows(7, "1", 60), StoredRows(7, "2", 8)]
+    [due] = due_windows(stored, {(_start(7), "1"): 50}, window_seconds=60)
+    # THEN both versions are due, only version 1 as re-opened
+    assert due.versions == ("1", "2")
+    assert dict(due.evaluated_rows_by_version) == {"1": 50}

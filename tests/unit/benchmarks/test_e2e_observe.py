@@ -73,7 +73,7 @@ def test_the_wrapped_scorer_is_timed_to_its_return_and_records_are_keyed_like_pr
     (invocation,) = recorder.scorer_invocations()
     assert invocation.finished >= invocation.started
     (key,) = recorder.records
-    assert key == kinesis_record_key("shardId-000000000001:7:2")
+    assert key == kinesis_record_key("1764139800000/shardId-000000000001:7:2")
 
 
 def test_deliver_only_skips_the_handler_and_counts_user_records_afterwards() -> None:

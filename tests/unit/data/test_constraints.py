@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from churn_common.schema import FEATURE_COLUMNS, MAX_COUNT
+from churn_common.schema import FEATURE_COLUMNS, PERIOD_SECONDS
 from data.constraints import AGES_BY_GROUP, age_group_of, clip_to_schema, column_bounds, invalid_rows
 
 
@@ -13,7 +13,7 @@ def test_bounds_come_from_the_schema() -> None:
     bounds = column_bounds()
     assert set(bounds) == set(FEATURE_COLUMNS)
     assert (bounds["charge_amount"].lower, bounds["charge_amount"].upper) == (0, 10)
-    assert (bounds["seconds_of_use"].lower, bounds["seconds_of_use"].upper) == (0, MAX_COUNT)
+    assert (bounds["seconds_of_use"].lower, bounds["seconds_of_use"].upper) == (0, PERIOD_SECONDS)
 
 
 def test_each_dataset_age_maps_to_its_own_group() -> None:

@@ -101,3 +101,29 @@ def test_a_run_that_did_not_settle_or_whose_worker_failed_fails() -> None:
 def test_rows_that_came_after_their_window_was_evaluated_are_counted() -> None:
     late = stored(rows_when_evaluated={(w, "1"): 200 for w in WINDOWS})
     assert result(late).rows_scored_after_their_window_was_evaluated == 975 - 4 * 200
+
+
+def test_a_clean_run_has_every_prediction_in_an_evaluated_window() -> None:
+    clean = result(stored())
+    assert clean.invariants["every_prediction_in_an_evaluated_window"]
+    assert clean.rows_in_evaluated_windows == clean.prediction_rows == 975
+
+
+def test_a_window_evaluated_before_all_its_rows_came_breaks_the_prediction_invariant() -> None:
+    # GIVEN a window whose stored evaluation counted 200 of its 243 records (it was never re-opened)
+    partial = stored(rows_when_evaluated={(w, "1"): 243 for w in WINDOWS[:3]} | {(WINDOWS[3], "1"): 246 - 46})
+    outcome = result(partial)
+    # THEN the evaluated windows' rows fall short of the predictions and the run fails on it
+    assert outcome.rows_in_evaluated_windows == 929
+    assert not outcome.invariants["every_prediction_in_an_evaluated_window"]
+    assert not outcome.passed
+
+
+def test_a_window_evaluated_again_after_late_rows_keeps_the_window_invariant() -> None:
+    # GIVEN window 1 evaluated twice, and rows of it scored after it had closed (they re-opened it)
+    evaluations = Counter((w, "1") for w in WINDOWS) + Counter([(WINDOWS[1], "1")])
+    outcome = result(stored(windows_scored_after_closing=frozenset({WINDOWS[1]})), evaluations=evaluations)
+    # THEN the second evaluation is accounted for by the late rows and the run passes
+    assert (outcome.windows_evaluated_more_than_once, outcome.windows_evaluated_again_without_late_rows) == (1, 0)
+    assert outcome.windows_scored_after_closing == 1
+    assert outcome.passed, outcome.invariants

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from churn_common.settings import Settings
 from producer.kinesis_writer import RetryPolicy
-from producer.locations import FileLocations
+from producer.locations import FileLocations, manifest_key, manifests_prefix, rejected_key
 from producer.manifest import Manifest
 
 NOW = datetime(2026, 11, 26, 6, 50, tzinfo=UTC)
@@ -48,18 +48,27 @@ def test_manifest_that_does_not_add_up_is_refused(overrides: dict[str, Any]) -> 
         manifest(**overrides)
 
 
-def test_locations_keep_sub_folders_of_the_input_prefix() -> None:
+def test_moved_copies_keep_sub_folders_of_the_input_prefix() -> None:
     # GIVEN the default prefixes and a key in a sub-folder of the input prefix
     locations = FileLocations.for_input("data/input/2026/11/f.csv", Settings())
-    # THEN every output keeps the relative name
+    # THEN the processed and errored copies keep the relative name
     assert locations is not None
-    assert locations.manifest == "data/manifests/2026/11/f.csv.json"
-    assert locations.rejected == "data/rejected/2026/11/f.csv.jsonl"
     assert locations.processed == "data/processed/2026/11/f.csv"
     assert locations.errored == "data/errored/2026/11/f.csv"
 
 
-@pytest.mark.parametrize("key", ["data/processed/f.csv", "data/input/", "elsewhere/data/input/f.csv"])
+def test_manifests_and_rejects_are_kept_per_source_and_version() -> None:
+    # GIVEN two versions of one source THEN each has its own manifest and rejects file under the source's prefix
+    settings = Settings()
+    keys = {manifest_key(settings, source_id="3f9a0c2be871", version=v) for v in ("v1", "v2")}
+    assert keys == {"data/manifests/3f9a0c2be871/v1.json", "data/manifests/3f9a0c2be871/v2.json"}
+    assert all(k.startswith(manifests_prefix(settings, "3f9a0c2be871")) for k in keys)
+    assert rejected_key(settings, source_id="3f9a0c2be871", version="v1") == "data/rejected/3f9a0c2be871/v1.jsonl"
+
+
+@pytest.mark.parametrize(
+    "key", ["data/processed/f.csv", "data/input/", "elsewhere/data/input/f.csv", "data/input/folder/"]
+)
 def test_keys_outside_the_input_prefix_have_no_locations(key: str) -> None:
     assert FileLocations.for_input(key, Settings()) is None
 

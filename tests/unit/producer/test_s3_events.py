@@ -1,4 +1,7 @@
-"""Parsing the SQS-wrapped S3 notifications exactly as they arrive (bodies recorded from the emulator)."""
+"""Parsing the SQS-wrapped S3 notifications exactly as they arrive (bodies recorded from the emulator).
+
+The other shapes (SNS envelopes, EventBridge, direct invocations) are covered with AWS's recorded events
+in ``test_event_shapes.py``."""
 
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:file-drops"
 TEST_EVENT_BODY = '{"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-26T07:38:03.624Z", "Bucket": "b"}'
 
 
-def s3_record(key: str, *, event_name: str = "ObjectCreated:Put", etag: str = "e5eb", size: int = 8) -> dict[str, Any]:
+def s3_record(
+    key: str, *, event_name: str = "ObjectCreated:Put", etag: str = "e5eb", size: int = 8, version: str | None = None
+) -> dict[str, Any]:
+    version_field = {} if version is None else {"versionId": version}
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -25,7 +31,7 @@ def s3_record(key: str, *, event_name: str = "ObjectCreated:Put", etag: str = "e
             "s3SchemaVersion": "1.0",
             "configurationId": "cfg",
             "bucket": {"name": "churn-pipeline-data", "arn": "arn:aws:s3:::churn-pipeline-data"},
-            "object": {"key": key, "size": size, "eTag": etag, "sequencer": "0A1B"},
+            "object": {"key": key, "size": size, "eTag": etag, **version_field, "sequencer": "0A1B"},
         },
     }
 
@@ -57,6 +63,7 @@ def test_url_encoded_keys_are_decoded_slashes_spaces_and_plus_signs() -> None:
     assert ref.key == "data/input/my file+x.csv"
     assert ref.uri == "s3://churn-pipeline-data/data/input/my file+x.csv"
     assert (ref.etag, ref.size, ref.event_name) == ("e5eb", 8, "ObjectCreated:Put")
+    assert (ref.version_id, ref.sequencer) == (None, "0A1B")
 
 
 def test_test_event_names_no_object() -> None:
@@ -77,6 +84,24 @@ def test_the_same_object_twice_in_one_message_is_processed_once() -> None:
     assert [r.key for r in parse_notification(body)] == ["data/input/f.csv"]
 
 
+def test_each_version_of_a_key_is_its_own_object_and_each_version_counts_once() -> None:
+    # GIVEN a versioned bucket: two uploads under one key with the same content, one of them announced twice
+    body = json.dumps(
+        {
+            "Records": [
+                s3_record("data/input/f.csv", version="v1"),
+                s3_record("data/input/f.csv", version="v2"),
+                s3_record("data/input/f.csv", version="v1", event_name="ObjectCreated:CompleteMultipartUpload"),
+            ]
+        }
+    )
+    # THEN each version is one object to process, in the order announced
+    assert [(r.key, r.version_id) for r in parse_notification(body)] == [
+        ("data/input/f.csv", "v1"),
+        ("data/input/f.csv", "v2"),
+    ]
+
+
 def test_only_created_objects_are_returned() -> None:
     body = json.dumps(
         {"Records": [s3_record("data/input/a.csv", event_name="ObjectRemoved:Delete"), s3_record("data/input/b.csv")]}
@@ -87,12 +112,17 @@ def test_only_created_objects_are_returned() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        pytest.param("not json", "message body is not JSON", id="not-json"),
-        pytest.param('{"hello": 1}', "not an S3 event notification: Records: Field required", id="other-json"),
+        pytest.param("not json", r"not JSON .* arrived text 'not json'", id="not-json"),
+        pytest.param('{"hello": 1}', r"unknown event shape: .* arrived keys \['hello'\]", id="other-json"),
         pytest.param(
             json.dumps({"Records": [{**s3_record("k"), "eventSource": "aws:sns"}]}),
-            "Records.0.eventSource",
+            r"unknown event shape: .*Records\[\]\.eventSource \['aws:sns'\]",
             id="not-s3",
+        ),
+        pytest.param(
+            json.dumps({"Records": [{**s3_record("k"), "s3": {"object": {"key": "k"}}}]}),
+            r"invalid S3 event notification \(Records\.0\.s3\.bucket: Field required\)",
+            id="s3-without-bucket",
         ),
     ],
 )

@@ -12,7 +12,7 @@ from stream_scorer.kinesis_event import user_records
 from stream_scorer.model import DECISION_THRESHOLD, LoadedModel
 from stream_scorer.scoring import feature_matrix, score
 from stream_scorer.validation import decode_columns
-from tests.factories import customer_record, kinesis_event
+from tests.factories import customer_record, fixed_incarnation, kinesis_event
 
 
 class CountingBooster:
@@ -50,7 +50,7 @@ def make_event() -> Callable[..., dict]:
 def test_whole_batch_is_scored_with_one_predict_call(booster, make_event) -> None:
     # GIVEN 500 records (one of them poison) and a model that counts its predict calls
     event = make_event([i % 5 for i in range(500)], poison_at=250)
-    records = user_records(event)
+    records = user_records(event, incarnation_of=fixed_incarnation)
     decoded = decode_columns(records.payloads)
     counting = CountingBooster(booster)
     # WHEN the batch is scored
@@ -65,7 +65,7 @@ def test_whole_batch_is_scored_with_one_predict_call(booster, make_event) -> Non
 
 def test_probabilities_match_the_model_and_predictions_the_threshold(booster, make_event) -> None:
     event = make_event([0, 4, 1, 3])
-    records = user_records(event)
+    records = user_records(event, incarnation_of=fixed_incarnation)
     decoded = decode_columns(records.payloads)
     scored = score(records, decoded, LoadedModel(name="M", version="1", booster=booster))
     expected = booster.inplace_predict(np.ascontiguousarray(feature_matrix(decoded.columns)))
@@ -76,7 +76,7 @@ def test_probabilities_match_the_model_and_predictions_the_threshold(booster, ma
 
 
 def test_feature_matrix_is_records_by_features_in_schema_order(make_event) -> None:
-    decoded = decode_columns(user_records(make_event([7, 9])).payloads)
+    decoded = decode_columns(user_records(make_event([7, 9]), incarnation_of=fixed_incarnation).payloads)
     matrix = feature_matrix(decoded.columns)
     assert matrix.shape == (2, len(FEATURE_COLUMNS))
     assert matrix.dtype == np.float32
