@@ -37,7 +37,7 @@ from stream_scorer.model import ModelCache
 from stream_scorer.model_registry import ModelNotFoundError, RegistryUnavailableError
 from stream_scorer.rejects import rejected_rows
 from stream_scorer.scoring import score
-from stream_scorer.sink import write_batch
+from stream_scorer.sink import StaleDeliveryIdsError, write_batch
 from stream_scorer.stream_incarnation import IncarnationOf, StreamIncarnations
 from stream_scorer.telemetry import BatchMetrics, emf_document, fields, service_logger
 from stream_scorer.validation import decode_columns
@@ -49,6 +49,7 @@ FAULT_KINDS: dict[type[Exception], str] = {
     RegistryUnavailableError: "registry",
     ModelNotFoundError: "model",
     UnexpectedEventError: "event_shape",
+    StaleDeliveryIdsError: "stream_recreated",
 }
 RETRIED = "batch failed, nothing acknowledged: Lambda retries it"
 FAILURE_MESSAGES: dict[str, str] = {"event_shape": "event refused: not a Kinesis event, retrying cannot change that"}
@@ -102,6 +103,8 @@ def handle(event: dict[str, Any], *, models: ModelCache, engine: Engine, incarna
         metrics = _score_and_write(records, models=models, engine=engine, now=now, started=started)
     except Exception as exc:
         kind = fault_kind(exc)
+        if isinstance(exc, StaleDeliveryIdsError) and isinstance(incarnations, StreamIncarnations):
+            incarnations.forget({record.get("eventSourceARN", "") for record in event.get("Records", [])})
         log.error(
             FAILURE_MESSAGES.get(kind, RETRIED),
             extra=fields(fault=kind, error=str(exc), records_in=len(records) if records is not None else None),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Insert, Table
+from sqlalchemy import Connection, Engine, Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -29,6 +29,7 @@ from stream_scorer.scoring import ScoredBatch
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 STAGING_TABLE = "scored_batch_stage"
+LOOKUP_CHUNK = 5_000  # ids per IN list: well under SQLite's and Postgres's limits on bound parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,21 +199,59 @@ def _insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
     return statement.returning(table.c.event_id)
 
 
+class StaleDeliveryIdsError(RuntimeError):
+    """A delivery id of this batch is stored for another record: the ids were qualified with the creation time
+    of an earlier stream of the same name (a cached one). Nothing is written; the batch is retried once the
+    stream's incarnation is asked again."""
+
+    def __init__(self, collisions: int) -> None:
+        super().__init__(f"{collisions} delivery id(s) of this batch are stored for other records")
+        self.collisions = collisions
+
+
+def _stored_for(connection: Connection, column: Any, table: Table, event_ids: Sequence[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(event_ids), LOOKUP_CHUNK):
+        chunk = event_ids[start : start + LOOKUP_CHUNK]
+        found.update(connection.execute(select(table.c.event_id, column).where(table.c.event_id.in_(chunk))).all())
+    return found
+
+
+def _collisions(connection: Connection, scored: ScoredBatch | None, rejects: Sequence[dict[str, Any]]) -> int:
+    """Delivery ids of the batch already stored with other content: a redelivery stores the same record (or
+    payload) under its id, a new stream whose ids were qualified with an old incarnation does not."""
+    count = 0
+    if scored is not None and len(scored):
+        records = dict(zip(scored.event_ids, _record_ids(scored), strict=True))
+        stored = _stored_for(connection, predictions.c.record_id, predictions, list(records))
+        count += sum(1 for event_id, record_id in stored.items() if records[event_id] != record_id)
+    if rejects:
+        payloads = {r["event_id"]: r["payload"] for r in rejects}
+        stored = _stored_for(connection, rejected_records.c.payload, rejected_records, list(payloads))
+        count += sum(1 for event_id, payload in stored.items() if payloads[event_id] != payload)
+    return count
+
+
 def write_batch(
     engine: Engine, *, scored: ScoredBatch | None, rejects: Sequence[dict[str, Any]], scored_at: datetime
 ) -> WriteResult:
-    """One transaction for the whole batch: either everything is written or nothing is."""
+    """One transaction for the whole batch: either everything is written or nothing is. Anything the batch
+    holds that was not inserted is checked to be a true repeat before the transaction commits."""
     dialect = engine.dialect.name
     try:
         write_predictions = _PREDICTION_WRITERS[dialect]
     except KeyError:
         raise NotImplementedError(f"no idempotent batch write for dialect {dialect!r}") from None
     inserted = rejected_inserted = 0
+    total = len(scored) if scored is not None else 0
     with engine.begin() as connection:
-        if scored is not None and len(scored):
+        if total:
             inserted = write_predictions(connection, scored, scored_at)
         if rejects:
             statement = _insert_ignoring_duplicates(rejected_records, dialect)
             rejected_inserted = len(connection.execute(statement, list(rejects)).all())
-    total = len(scored) if scored is not None else 0
+        if (inserted < total or rejected_inserted < len(rejects)) and (
+            collisions := _collisions(connection, scored, rejects)
+        ):
+            raise StaleDeliveryIdsError(collisions)
     return WriteResult(inserted=inserted, duplicates=total - inserted, rejected_inserted=rejected_inserted)

@@ -9,14 +9,14 @@ deliveries. The stream's creation time tells incarnations apart and stays fixed 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from churn_common.aws import client
 
 INCARNATION_SEPARATOR = "/"
 
-IncarnationOf = Callable[[str], str]
+IncarnationOf = Callable[[str], str]  # a StreamIncarnations, or a fixed one where no stream can be asked
 
 
 class StreamIncarnations:
@@ -38,6 +38,12 @@ class StreamIncarnations:
         with self._lock:
             self._known[stream_arn] = incarnation
         return incarnation
+
+    def forget(self, stream_arns: Iterable[str]) -> None:
+        """Ask Kinesis again next time: a stored delivery id showed the stream was re-created meanwhile."""
+        with self._lock:
+            for arn in stream_arns:
+                self._known.pop(arn, None)
 
 
 def qualified(incarnation: str, event_id: str) -> str:

@@ -23,6 +23,8 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from batch_monitor.retraining.ledger import read_runs
+from batch_monitor.serve import DEPLOYMENT_NAME
+from batch_monitor.windows import Window, as_utc
 from churn_common.aws import client
 from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
 from churn_common.settings import environment_overrides, get_settings
@@ -53,6 +55,12 @@ class DroppedFile:
     name: str
     key: str
     manifest: dict[str, Any]
+    window: Window | None = None  # the window of its records' event time (processed files)
+    repeat: bool = False  # every record was stored before: an identical file was dropped earlier
+
+    @property
+    def source_id(self) -> str:
+        return self.manifest["source_id"]
 
 
 def _sleep_to_next_window(window_seconds: int) -> None:
@@ -71,7 +79,19 @@ def _settled_count(engine: Engine, source_id: str) -> int:
     return int(scored) + int(rejected)
 
 
-def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedFile:
+def _stored_rows(engine: Engine, window: Window, source_ids: Sequence[str] | None = None) -> int:
+    """Records stored with event times in the window (of these sources), counted per model version as the
+    monitor counts a window's rows."""
+    query = select(func.count(predictions.c.record_id.distinct())).where(
+        predictions.c.event_time >= window.start, predictions.c.event_time < window.end
+    )
+    if source_ids is not None:
+        query = query.where(predictions.c.source_id.in_(source_ids))
+    with engine.connect() as connection:
+        return sum(connection.execute(query.group_by(predictions.c.model_version)).scalars())
+
+
+def drop_and_wait(path: Path, *, engine: Engine, progress: Progress, window_seconds: int) -> DroppedFile:
     task = progress.add_task(f"{path.name}: producing", total=None)
     started = time.monotonic()
     uploaded = upload(path)
@@ -90,37 +110,42 @@ def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedF
             raise TimeoutError(f"{path.name}: only {settled}/{expected} records settled")
         progress.update(task, completed=settled)
         time.sleep(POLL_SECONDS)
+    window = Window.containing(datetime.fromisoformat(manifest["event_time"]), seconds=window_seconds)
+    if expected and not _stored_rows(engine, window, [manifest["source_id"]]):
+        # Same content, same record ids: the scorer stored none of them again, so this window gets no rows.
+        progress.update(task, completed=expected, description=f"{path.name}: a repeat, records already stored")
+        return DroppedFile(path.name, key, manifest, window, repeat=True)
     progress.update(task, completed=expected, description=f"{path.name}: scored")
-    return DroppedFile(path.name, key, manifest)
+    return DroppedFile(path.name, key, manifest, window)
 
 
-def _window_starts(engine: Engine, source_ids: Sequence[str], window_seconds: int) -> set[datetime]:
+def _evaluated_rows(engine: Engine, starts: set[datetime]) -> dict[datetime, int]:
+    """Rows the stored evaluations of each window counted, summed over model versions."""
+    query = (
+        select(monitoring_windows.c.window_start, func.sum(monitoring_windows.c.n_rows))
+        .where(monitoring_windows.c.window_start.in_(starts))
+        .group_by(monitoring_windows.c.window_start)
+    )
     with engine.connect() as connection:
-        times = connection.execute(
-            select(predictions.c.event_time).where(predictions.c.source_id.in_(source_ids)).distinct()
-        ).scalars()
-        starts = set()
-        for value in times:
-            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-            epoch = int(aware.timestamp()) // window_seconds * window_seconds
-            starts.add(datetime.fromtimestamp(epoch, tz=UTC))
-    return starts
+        return {as_utc(start): int(rows) for start, rows in connection.execute(query)}
 
 
-def _evaluated_starts(engine: Engine) -> set[datetime]:
-    with engine.connect() as connection:
-        values = connection.execute(select(monitoring_windows.c.window_start)).scalars()
-        return {v if v.tzinfo else v.replace(tzinfo=UTC) for v in values}
+def wait_for_monitor(engine: Engine, windows: set[Window], *, progress: Progress) -> None:
+    """Waits until the evaluations of each window counted all its stored rows, late ones included (a window
+    that receives rows after its evaluation is evaluated again); if the scheduled deployment has not caught up
+    in time, triggers one run of it."""
+    stored = {window.start: _stored_rows(engine, window) for window in windows}
 
+    def evaluated_windows() -> int:
+        evaluated = _evaluated_rows(engine, set(stored))
+        return sum(evaluated.get(start) == rows for start, rows in stored.items())
 
-def wait_for_monitor(engine: Engine, starts: set[datetime], *, progress: Progress) -> None:
-    """Waits for the scheduled deployment; if it has not caught up in time, triggers one run of it."""
-    task = progress.add_task("monitor: waiting for scheduled runs", total=len(starts))
+    task = progress.add_task("monitor: waiting for scheduled runs", total=len(stored))
     deadline = time.monotonic() + MONITOR_TIMEOUT_SECONDS
     trigger_at = time.monotonic() + MONITOR_TRIGGER_AFTER_SECONDS
     triggered = False
-    while not starts <= (done := _evaluated_starts(engine)):
-        progress.update(task, completed=len(starts & done))
+    while (done := evaluated_windows()) < len(stored):
+        progress.update(task, completed=done)
         if not triggered and time.monotonic() > trigger_at:
             from prefect.deployments import run_deployment
 
@@ -128,9 +153,39 @@ def wait_for_monitor(engine: Engine, starts: set[datetime], *, progress: Progres
             run_deployment("batch-monitor/batch-monitor", timeout=0)
             triggered = True
         if time.monotonic() > deadline:
-            raise TimeoutError(f"monitor evaluated {len(starts & done)}/{len(starts)} windows")
+            raise TimeoutError(f"monitor evaluated all rows of {done}/{len(stored)} windows")
         time.sleep(POLL_SECONDS)
-    progress.update(task, completed=len(starts), description="monitor: windows evaluated")
+    progress.update(task, completed=len(stored), description="monitor: windows evaluated")
+
+
+def release_stale_monitor_runs(started: datetime) -> int:
+    """Marks crashed the monitor runs that an earlier stack left pending or running (its processes are gone).
+
+    Such a run holds the deployment's one concurrency slot, and the server kept that slot's lease in memory
+    only, so nothing would ever release it: every new run of this stack would be cancelled. A run the
+    served deployment claims ahead of its scheduled time is pending, so a stack that stops almost always
+    leaves one. Crashing it releases the slot."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    unfinished = FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])
+    with get_client(sync_client=True) as prefect:
+        runs = prefect.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=unfinished)),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT_NAME])),
+        )
+        stale = [run for run in runs if run.state is not None and run.state.timestamp < started]
+        for run in stale:
+            prefect.set_flow_run_state(run.id, Crashed(message="left unfinished by an earlier local stack"), force=True)
+    return len(stale)
 
 
 def wait_for_retraining(engine: Engine, starts: set[datetime], *, progress: Progress) -> None:
@@ -184,7 +239,7 @@ def deliver_outbox(outbox_url: str, outbox_dir: Path, console: Console) -> int:
 
 
 def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[datetime]) -> DemoSummary:
-    source_ids = [d.manifest["source_id"] for d in dropped]
+    source_ids = [d.source_id for d in dropped]
     with engine.connect() as connection:
         total, distinct = connection.execute(
             select(func.count(), func.count(func.distinct(predictions.c.record_id))).where(
@@ -241,13 +296,16 @@ def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[da
             sent=int(d.manifest["records_sent"]),
             rejected=int(d.manifest["rows_rejected"]),
             status=d.manifest["status"],
+            repeat=d.repeat,
         )
         for d in dropped
     ]
+    # The same content dropped twice in one run is one set of records: its rows count once.
+    first_of_source = {d.source_id: f for d, f in reversed(list(zip(dropped, files, strict=True)))}.values()
     return DemoSummary(
-        rows_in=sum(f.rows for f in files),
+        rows_in=sum(f.rows for f in first_of_source),
         records_scored=int(distinct),
-        rejected=sum(f.rejected for f in files) + int(scorer_rejected),
+        rejected=sum(f.rejected for f in first_of_source) + int(scorer_rejected),
         duplicates=int(total) - int(distinct),
         files=files,
         windows=windows,
@@ -281,6 +339,12 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
             fmt(w.accuracy),
         )
     console.print(files)
+    for f in summary.files:
+        if f.repeat:
+            console.print(
+                f"{f.name} is a repeat: an identical file was dropped before, so its {f.sent} records (same record "
+                "ids) were already stored and none was scored again; it adds no monitoring window"
+            )
     console.print(windows)
     for a in summary.alerts:
         console.print(f"alert [bold]{a.kind}[/] for window {a.window_start:%H:%M:%S}: {a.subject}")
@@ -358,7 +422,10 @@ def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = Tr
 
 
 def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool) -> DemoSummary:
+    started = datetime.now(UTC)
     with LocalStack(with_prefect=with_prefect) as stack:
+        if with_prefect and (released := release_stale_monitor_runs(started)):
+            console.print(f"{released} monitor run(s) left unfinished by an earlier stack marked crashed")
         settings = get_settings()
         engine = get_engine(settings.resolved_database_url)
         dropped = []
@@ -367,9 +434,13 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
         ) as progress:
             for path in files:
                 _sleep_to_next_window(settings.window_seconds)
-                dropped.append(drop_and_wait(path, engine=engine, progress=progress))
-            starts = _window_starts(engine, [d.manifest["source_id"] for d in dropped], settings.window_seconds)
-            wait_for_monitor(engine, starts, progress=progress)
+                dropped.append(
+                    drop_and_wait(path, engine=engine, progress=progress, window_seconds=settings.window_seconds)
+                )
+            # A repeat's window holds none of its records: the monitor has nothing to evaluate there.
+            windows = {d.window for d in dropped if d.window is not None and not d.repeat}
+            starts = {window.start for window in windows}
+            wait_for_monitor(engine, windows, progress=progress)
             wait_for_retraining(engine, starts, progress=progress)
         assert stack.resources is not None
         deliver_outbox(stack.resources.alerts_outbox_url, settings.local_state_dir / "outbox", console)

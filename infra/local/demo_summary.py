@@ -13,6 +13,7 @@ class FileSummary(BaseModel):
     rows: int
     sent: int
     rejected: int
+    repeat: bool = False  # an identical file was dropped before: its records were already stored
 
 
 class WindowSummary(BaseModel):

@@ -55,6 +55,8 @@ class StoredCounts(BaseModel):
     rows_when_evaluated: Mapping[EvaluationKey, int]
     # Starts of the windows holding records scored after the window closed (its end plus the lateness).
     windows_scored_after_closing: frozenset[datetime] = frozenset()
+    # Per dropped file (source id): records its manifest says were sent, less the distinct records stored.
+    unstored_by_source: Mapping[str, int] = {}
 
     @property
     def window_starts(self) -> frozenset[datetime]:
@@ -99,6 +101,14 @@ def stored_counts(
         evaluated = connection.execute(
             select(monitoring_windows.c.window_start, monitoring_windows.c.model_version, monitoring_windows.c.n_rows)
         ).all()
+        per_source = dict(
+            connection.execute(
+                select(predictions.c.source_id, func.count(func.distinct(predictions.c.record_id))).group_by(
+                    predictions.c.source_id
+                )
+            ).all()
+        )
+    sent = {m.source_id: m.records_sent for m in manifests}
     return StoredCounts(
         prediction_rows=int(rows),
         scored_unique=int(unique),
@@ -106,6 +116,11 @@ def stored_counts(
         rejected_by_producer=producer_rejections(manifests),
         records_by_window={Window.of_bucket(int(b), seconds=window_seconds).start: int(n) for b, n, _ in buckets},
         rows_when_evaluated={(as_utc(r.window_start), r.model_version): int(r.n_rows) for r in evaluated},
+        unstored_by_source={
+            source: records - int(per_source.get(source, 0))
+            for source, records in sent.items()
+            if records != int(per_source.get(source, 0))
+        },
         windows_scored_after_closing=frozenset(
             window.start
             for window, last in ((Window.of_bucket(int(b), seconds=window_seconds), last) for b, _, last in buckets)
@@ -139,6 +154,7 @@ class ChaosResult(BaseModel):
     windows_evaluated_without_predictions: int
     windows_caught_up_after_monitor_restart: int
     rows_scored_after_their_window_was_evaluated: int
+    unstored_by_source: dict[str, int]
     dead_lettered: dict[str, int]
     fault_details: dict[str, Any]
     run: dict[str, Any]
@@ -171,7 +187,7 @@ def reconcile(
     invariants = {
         "run_completed": settled and not errors,
         "no_duplicate_rows": duplicate_rows == 0,
-        "none_missing": missing == 0,
+        "none_missing": missing == 0 and not stored.unstored_by_source,
         "rejected_exactly_the_bad_rows": rejected == inputs.rejected_expected,
         "each_window_evaluated_exactly_once": not never_evaluated
         and not without_predictions
@@ -206,6 +222,7 @@ def reconcile(
         windows_evaluated_without_predictions=len(without_predictions),
         windows_caught_up_after_monitor_restart=caught_up,
         rows_scored_after_their_window_was_evaluated=stored.rows_after_evaluation,
+        unstored_by_source=dict(stored.unstored_by_source),
         dead_lettered=dict(dead_lettered),
         fault_details=dict(fault_details),
         run={**run, "settled": settled, "errors": list(errors)},

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 from rich.console import Console
@@ -28,6 +29,7 @@ from churn_common.settings import environment_overrides, get_settings
 from infra.local.chaos.injectors import (
     CheckpointsThatDie,
     ConnectionKiller,
+    DeadlineSqueezer,
     LambdaServiceKilled,
     PoisoningWriter,
     PutRecordsThrottle,
@@ -38,8 +40,9 @@ from infra.local.chaos.options import ChaosOptions
 from infra.local.chaos.plan import FaultKind, FaultPlan
 from infra.local.chaos.reconcile import ChaosResult, InputCounts, reconcile, stored_counts
 from infra.local.chaos.scratch_database import scratch_database
-from infra.local.chaos.workers import POLL_SECONDS, FileDrops, Supervisor, Worker
-from infra.local.chaos.workload import DropFile, simulated_rows, simulator_run_name, write_drop_files
+from infra.local.chaos.workers import DROP_TIMEOUT_SECONDS, POLL_SECONDS, FileDrops, Supervisor, Worker
+from infra.local.chaos.workload import DropFiles, simulated_rows, simulator_run_name, write_drop_files
+from infra.local.file_drops import upload, wait_for_manifest
 from infra.local.lambda_service import Handler
 from infra.local.resources import StackResources
 from infra.local.stack import LocalStack
@@ -74,15 +77,17 @@ class ChaosRun:
         *,
         options: ChaosOptions,
         plan: FaultPlan,
-        files: list[DropFile],
+        files: DropFiles,
         stack: LocalStack,
         engine: Engine,
         killer: ConnectionKiller,
         checkpoints: CheckpointsThatDie,
+        squeezer: DeadlineSqueezer,
         console: Console,
     ) -> None:
         self.options, self.plan, self.files, self.stack, self.engine = options, plan, files, stack, engine
-        self.killer, self.checkpoints, self.console = killer, checkpoints, console
+        self.killer, self.checkpoints, self.squeezer, self.console = killer, checkpoints, squeezer, console
+        self.restart: dict[str, Any] = {}
         killer.on_kill = lambda invocation: self.say(
             f"fault: database connection of scorer invocation {invocation} killed mid-transaction"
         )
@@ -133,12 +138,15 @@ class ChaosRun:
                 self._wait_for_workload(drops, workers["simulator"], workers["file-drops"])
                 settled = self._settle(monitor, list(workers.values()))
                 self._finish_monitor(monitor, workers["monitor"])
+                dead_before_restart = dead_lettered(self.resources)
+                settled = self._restart_and_drop(monitor) and settled
         finally:
             self.stop.set()
             throttle.uninstall(kinesis)
         summary: StreamSummary | None = workers["simulator"].result
         errors = [f"{w.name}: {w.error!r}" for w in workers.values() if w.error is not None]
         return self._reconcile(
+            dead_before_restart=dead_before_restart,
             summary=summary,
             writer=writer,
             throttle=throttle,
@@ -186,7 +194,7 @@ class ChaosRun:
 
     def _wait_for_workload(self, drops: FileDrops, simulator: Worker, dropper: Worker) -> None:
         """Until every simulated record was put and every file dropped (and dropped again) was processed."""
-        dropped = self.progress.add_task("file drops (manifests)", total=len(self.files) + 1)
+        dropped = self.progress.add_task("file drops (manifests)", total=len(self.files.scheduled) + 2)
         started = time.monotonic()
         while simulator.is_alive() or dropper.is_alive():
             self.progress.update(dropped, completed=len(drops.manifests) + (drops.repeat is not None))
@@ -202,6 +210,22 @@ class ChaosRun:
         schedule.join()
         monitor.final_run()
         self.phases["monitor_finishing"] = round(time.monotonic() - started, 1)
+
+    def _restart_and_drop(self, monitor: ScheduledMonitor) -> bool:
+        """The stack stopped and started again on the same database: a new emulator, whose stream starts its
+        sequence numbers again. One more file then, scored in full, and the monitor's last run again."""
+        started = time.monotonic()
+        self.say("fault: stack restarted on the same database (a new emulator and stream)")
+        self.stack.stop()
+        self.stack.start()
+        drop = self.files.after_restart
+        manifest = wait_for_manifest(upload(drop.path), timeout=DROP_TIMEOUT_SECONDS)
+        self.say(f"dropped {drop.name} ({drop.rows:,} rows) after the restart")
+        settled = self._settle(monitor, [])
+        monitor.final_run()
+        self.restart = {"file": drop.name, "manifest": manifest, "seconds": round(time.monotonic() - started, 1)}
+        self.phases["restart"] = self.restart["seconds"]
+        return settled
 
     def _settle(self, monitor: ScheduledMonitor, workers: list[Worker]) -> bool:
         """Until the queue is empty, every shard is consumed to its end and the monitor's outage is over (or the
@@ -227,6 +251,7 @@ class ChaosRun:
     def _reconcile(
         self,
         *,
+        dead_before_restart: dict[str, int],
         summary: StreamSummary | None,
         writer: PoisoningWriter,
         throttle: PutRecordsThrottle,
@@ -236,10 +261,10 @@ class ChaosRun:
         settled: bool,
         errors: list[str],
     ) -> ChaosResult:
-        manifests = list(drops.manifests.values())
+        manifests = [*drops.manifests.values(), *([self.restart["manifest"]] if self.restart else [])]
         inputs = InputCounts(
-            file_rows=sum(f.rows for f in self.files),
-            malformed_file_rows=sum(f.malformed for f in self.files),
+            file_rows=sum(f.rows for f in self.files.all),
+            malformed_file_rows=sum(f.malformed for f in self.files.all),
             simulated_records=summary.rows if summary else 0,
             poison_records=sum(writer.poisoned.values()),
         )
@@ -256,6 +281,9 @@ class ChaosRun:
             FaultKind.LAMBDA_KILLED_BEFORE_CHECKPOINT: int(supervisor.downtime_seconds is not None),
             FaultKind.FILE_DROPPED_TWICE: int(drops.repeat is not None),
             FaultKind.MONITOR_STOPPED_WINDOWS: monitor.outage_windows,
+            FaultKind.KEY_OVERWRITTEN: int(drops.overwrite is not None and drops.overwrite.records_sent > 0),
+            FaultKind.FILE_OUTLIVED_INVOCATION: sum(m.segments - 1 for m in manifests),
+            FaultKind.STACK_RESTARTED: int(bool(self.restart)),
         }
         lost = self.checkpoints.lost_checkpoint
         details = {
@@ -267,7 +295,14 @@ class ChaosRun:
             if lost
             else None,
             "lambda_downtime_seconds": supervisor.downtime_seconds,
-            "redropped_file": self.files[self.plan.redropped_file].name,
+            "redropped_file": self.files.scheduled[self.plan.redropped_file].name,
+            "overwritten_key_of": self.files.scheduled[self.plan.overwritten_file].name,
+            "overwrite_records_sent": drops.overwrite.records_sent if drops.overwrite else None,
+            "long_file": self.squeezer.file_name,
+            "producer_invocations_cut_short": self.squeezer.squeezed,
+            "segments_per_file": {m.source_uri.rsplit("/", 1)[-1] + f"@{m.source_id}": m.segments for m in manifests},
+            "after_restart_file": self.restart.get("file"),
+            "after_restart_records_sent": self.restart["manifest"].records_sent if self.restart else None,
             "redrop_records_sent_again": drops.repeat.records_sent if drops.repeat else None,
             "monitor_runs": monitor.runs,
             "monitor_failed_runs": monitor.failed_runs,
@@ -280,7 +315,7 @@ class ChaosRun:
             caught_up=monitor.caught_up,
             faults_injected={str(k): v for k, v in faults.items()},
             fault_details=details,
-            dead_lettered=dead_lettered(self.resources),
+            dead_lettered={k: v + dead_before_restart.get(k, 0) for k, v in dead_lettered(self.resources).items()},
             settled=settled,
             errors=errors,
             run={
@@ -313,9 +348,11 @@ def run_chaos(options: ChaosOptions, *, console: Console) -> ChaosResult:
         engine = get_engine(database_url)
         killer = ConnectionKiller(plan, engine=engine)
         checkpoints = CheckpointsThatDie(die_at=plan.crash_at_checkpoint)
+        squeezer = DeadlineSqueezer(files.scheduled[plan.long_file].name)
+        wrappers = {"stream_scorer": killer.wrap, "producer": squeezer.wrap}
 
         def wrap(name: str, handler: Handler) -> Handler:
-            return killer.wrap(handler) if name == "stream_scorer" else handler
+            return wrappers[name](handler)
 
         try:
             with (
@@ -334,6 +371,7 @@ def run_chaos(options: ChaosOptions, *, console: Console) -> ChaosResult:
                     engine=engine,
                     killer=killer,
                     checkpoints=checkpoints,
+                    squeezer=squeezer,
                     console=console,
                 )
                 chaos.phases["setup"] = round(time.monotonic() - started, 1)

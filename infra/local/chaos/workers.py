@@ -11,7 +11,7 @@ from typing import Any
 
 from infra.local.chaos.injectors import CheckpointsThatDie
 from infra.local.chaos.plan import FaultPlan
-from infra.local.chaos.workload import DropFile
+from infra.local.chaos.workload import DropFiles
 from infra.local.file_drops import UploadedVersion, upload, wait_for_manifest
 from infra.local.stack import LocalStack
 from producer.manifest import Manifest
@@ -38,26 +38,33 @@ class Worker(threading.Thread):
 
 @dataclass
 class FileDrops:
-    """Drops each file at its planned moment, then the planned one again once it was processed and moved."""
+    """Drops each scheduled file at its planned moment, the overwrite right after the file whose key it
+    takes, then the planned file once more (identical bytes) once the first were processed."""
 
-    files: list[DropFile]
+    files: DropFiles
     plan: FaultPlan
     stream_seconds: float
     say: Callable[[str], None]
     stop: threading.Event
     manifests: dict[str, Manifest] = field(default_factory=dict)
     repeat: Manifest | None = None
+    overwrite: Manifest | None = None
 
     def __call__(self) -> None:
         started = time.monotonic()
         uploads: dict[str, UploadedVersion] = {}
-        for drop, at in zip(self.files, self.plan.drop_at, strict=True):
+        for index, (drop, at) in enumerate(zip(self.files.scheduled, self.plan.drop_at, strict=True)):
             self._sleep_until(started + at * self.stream_seconds)
             uploads[drop.name] = upload(drop.path)
             self.say(f"dropped {drop.name} ({drop.rows:,} rows)")
-        for drop in self.files:
-            self.manifests[drop.name] = self._wait_for(uploads[drop.name], lambda m: m.status == "processed")
-        again = self.files[self.plan.redropped_file]
+            if index == self.plan.overwritten_file:
+                over = self.files.overwrite
+                uploads[over.name] = upload(over.path, name=drop.name)
+                self.say(f"fault: {over.name} ({over.rows:,} rows) uploaded to the key of {drop.name} right after it")
+        for name, version in uploads.items():
+            self.manifests[name] = self._wait_for(version, lambda m: m.status == "processed")
+        self.overwrite = self.manifests[self.files.overwrite.name]
+        again = self.files.scheduled[self.plan.redropped_file]
         self.say(f"fault: dropped {again.name} a second time")
         self.repeat = self._wait_for(upload(again.path), lambda m: m.repeat)
         self.manifests[again.name] = self.repeat

@@ -27,7 +27,20 @@ class DropFile:
         return self.path.name
 
 
-def write_drop_files(workload: Workload, *, folder: Path, seed: int) -> list[DropFile]:
+@dataclass(frozen=True, slots=True)
+class DropFiles:
+    """The scheduled drops, the file uploaded over one of their keys, the file dropped after the restart."""
+
+    scheduled: list[DropFile]
+    overwrite: DropFile
+    after_restart: DropFile
+
+    @property
+    def all(self) -> list[DropFile]:
+        return [*self.scheduled, self.overwrite, self.after_restart]
+
+
+def write_drop_files(workload: Workload, *, folder: Path, seed: int) -> DropFiles:
     from data.bundled import MALFORMED_ROWS
     from data.churn_csv import write_churn_csv
     from data.generator import generate
@@ -35,13 +48,14 @@ def write_drop_files(workload: Workload, *, folder: Path, seed: int) -> list[Dro
     assert len(MALFORMED_ROWS) == MALFORMED_ROWS_PER_FILE
     folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for index, rows in enumerate(workload.file_rows):
+    for index, rows in enumerate((*workload.file_rows, *workload.extra_file_rows)):
         valid = generate(n_rows=rows - MALFORMED_ROWS_PER_FILE, seed=seed + FILE_SEED_OFFSET + index)
         path = write_churn_csv(valid, folder / f"chaos-{seed}-{index + 1}.csv", original_headers=True)
         with path.open("a", newline="") as handle:
             handle.write("".join(f"{line}\n" for line in MALFORMED_ROWS))
         files.append(DropFile(path=path, rows=rows, malformed=MALFORMED_ROWS_PER_FILE))
-    return files
+    *scheduled, overwrite, after_restart = files
+    return DropFiles(scheduled=scheduled, overwrite=overwrite, after_restart=after_restart)
 
 
 def simulated_rows(workload: Workload, *, seed: int) -> Iterator[CustomerRow]:
