@@ -66,3 +66,35 @@ def test_a_redelivery_to_a_warm_scorer_is_no_collision(aws, database_url: str, m
     for _ in range(2):
         assert handle(event, models=models, engine=engine, incarnations=incarnations) == {"batchItemFailures": []}
     assert stored(database_url) == 10
+
+
+def test_the_scorer_calls_only_what_its_deployed_policy_allows(aws, database_url: str, models: ModelCache) -> None:
+    # GIVEN the scorer's policy as Terraform renders it for the local stream, and its Kinesis client recorded
+    from tests.iam_policy import CallRecorder, is_allowed, render_policy, required_permissions
+
+    policy = render_policy(
+        "stream_scorer",
+        {
+            "module.stream.arn": aws.stream_arn,
+            "module.scorer_dlq.arn": "arn:aws:sqs:us-east-1:123456789012:stream-scorer-dlq",
+            "local.database_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+            "aws_kms_key.main.arn": "arn:aws:kms:us-east-1:123456789012:key/local",
+        },
+    )
+    recorder = CallRecorder()
+    kinesis = client("kinesis")
+    recorder.attach(kinesis)
+    try:
+        event = kinesis_event(encoded([customer_record(row=i) for i in range(1, 6)]))
+        with recorder.recording():
+            handle(event, models=models, engine=get_engine(database_url), incarnations=StreamIncarnations())
+    finally:
+        recorder.detach(kinesis)
+    # THEN its one call of its own (the stream's creation time) is allowed
+    permissions = [
+        p
+        for service, operation, params in recorder.calls
+        for p in required_permissions(service, operation, params, region="us-east-1", account="123456789012")
+    ]
+    assert [p.action for p in permissions] == ["kinesis:DescribeStreamSummary"]
+    assert all(is_allowed(policy, p) for p in permissions)
