@@ -23,7 +23,6 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from batch_monitor.retraining.ledger import read_runs
-from batch_monitor.serve import DEPLOYMENT_NAME
 from batch_monitor.windows import Window, as_utc
 from churn_common.aws import client
 from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
@@ -44,6 +43,9 @@ DEMO_ENVIRONMENT = {
 }
 FILE_TIMEOUT_SECONDS = 180
 MONITOR_TIMEOUT_SECONDS = 180
+# <flow>/<deployment> as batch_monitor.serve serves it; imported from there, Prefect would be imported (and its
+# settings read) before the stack sets PREFECT_API_URL, and its client would talk to a temporary server.
+MONITOR_DEPLOYMENT = "batch-monitor/batch-monitor"
 MONITOR_TRIGGER_AFTER_SECONDS = 60
 RETRAINING_TIMEOUT_SECONDS = 180
 POLL_SECONDS = 0.5
@@ -91,7 +93,7 @@ def _stored_rows(engine: Engine, window: Window, source_ids: Sequence[str] | Non
         return sum(connection.execute(query.group_by(predictions.c.model_version)).scalars())
 
 
-def drop_and_wait(path: Path, *, engine: Engine, progress: Progress, window_seconds: int) -> DroppedFile:
+def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedFile:
     task = progress.add_task(f"{path.name}: producing", total=None)
     started = time.monotonic()
     uploaded = upload(path)
@@ -110,7 +112,7 @@ def drop_and_wait(path: Path, *, engine: Engine, progress: Progress, window_seco
             raise TimeoutError(f"{path.name}: only {settled}/{expected} records settled")
         progress.update(task, completed=settled)
         time.sleep(POLL_SECONDS)
-    window = Window.containing(datetime.fromisoformat(manifest["event_time"]), seconds=window_seconds)
+    window = Window.containing(datetime.fromisoformat(manifest["event_time"]), seconds=get_settings().window_seconds)
     if expected and not _stored_rows(engine, window, [manifest["source_id"]]):
         # Same content, same record ids: the scorer stored none of them again, so this window gets no rows.
         progress.update(task, completed=expected, description=f"{path.name}: a repeat, records already stored")
@@ -150,42 +152,12 @@ def wait_for_monitor(engine: Engine, windows: set[Window], *, progress: Progress
             from prefect.deployments import run_deployment
 
             progress.update(task, description="monitor: triggering a run")
-            run_deployment("batch-monitor/batch-monitor", timeout=0)
+            run_deployment(MONITOR_DEPLOYMENT, timeout=0)
             triggered = True
         if time.monotonic() > deadline:
             raise TimeoutError(f"monitor evaluated all rows of {done}/{len(stored)} windows")
         time.sleep(POLL_SECONDS)
     progress.update(task, completed=len(stored), description="monitor: windows evaluated")
-
-
-def release_stale_monitor_runs(started: datetime) -> int:
-    """Marks crashed the monitor runs that an earlier stack left pending or running (its processes are gone).
-
-    Such a run holds the deployment's one concurrency slot, and the server kept that slot's lease in memory
-    only, so nothing would ever release it: every new run of this stack would be cancelled. A run the
-    served deployment claims ahead of its scheduled time is pending, so a stack that stops almost always
-    leaves one. Crashing it releases the slot."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.states import Crashed
-
-    unfinished = FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])
-    with get_client(sync_client=True) as prefect:
-        runs = prefect.read_flow_runs(
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=unfinished)),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT_NAME])),
-        )
-        stale = [run for run in runs if run.state is not None and run.state.timestamp < started]
-        for run in stale:
-            prefect.set_flow_run_state(run.id, Crashed(message="left unfinished by an earlier local stack"), force=True)
-    return len(stale)
 
 
 def wait_for_retraining(engine: Engine, starts: set[datetime], *, progress: Progress) -> None:
@@ -345,7 +317,8 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
                 f"{f.name} is a repeat: an identical file was dropped before, so its {f.sent} records (same record "
                 "ids) were already stored and none was scored again; it adds no monitoring window"
             )
-    console.print(windows)
+    if summary.windows:
+        console.print(windows)
     for a in summary.alerts:
         console.print(f"alert [bold]{a.kind}[/] for window {a.window_start:%H:%M:%S}: {a.subject}")
     for r in summary.retraining:
@@ -422,10 +395,7 @@ def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = Tr
 
 
 def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool) -> DemoSummary:
-    started = datetime.now(UTC)
     with LocalStack(with_prefect=with_prefect) as stack:
-        if with_prefect and (released := release_stale_monitor_runs(started)):
-            console.print(f"{released} monitor run(s) left unfinished by an earlier stack marked crashed")
         settings = get_settings()
         engine = get_engine(settings.resolved_database_url)
         dropped = []
@@ -434,14 +404,13 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
         ) as progress:
             for path in files:
                 _sleep_to_next_window(settings.window_seconds)
-                dropped.append(
-                    drop_and_wait(path, engine=engine, progress=progress, window_seconds=settings.window_seconds)
-                )
+                dropped.append(drop_and_wait(path, engine=engine, progress=progress))
             # A repeat's window holds none of its records: the monitor has nothing to evaluate there.
             windows = {d.window for d in dropped if d.window is not None and not d.repeat}
             starts = {window.start for window in windows}
-            wait_for_monitor(engine, windows, progress=progress)
-            wait_for_retraining(engine, starts, progress=progress)
+            if windows:
+                wait_for_monitor(engine, windows, progress=progress)
+                wait_for_retraining(engine, starts, progress=progress)
         assert stack.resources is not None
         deliver_outbox(stack.resources.alerts_outbox_url, settings.local_state_dir / "outbox", console)
         return build_summary(engine, dropped, starts)

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -27,6 +28,7 @@ from infra.local.lambda_service import (
     LambdaService,
     SqsEventSource,
 )
+from infra.local.prefect_runs import release_stale_monitor_runs
 from infra.local.resources import StackResources, event_source_mappings, provision
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._processes: list[subprocess.Popen[bytes]] = []
         self._log_dir = log_dir
         self.resources: StackResources | None = None
+        self._started_at = datetime.now(tz=UTC)
         self._saved_environment: dict[str, str | None] = {}
 
     @property
@@ -137,6 +140,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
+        self._started_at = datetime.now(tz=UTC)
         settings = get_settings()
         environment = local_environment(settings)
         self._saved_environment = {key: os.environ.get(key) for key in environment}
@@ -224,6 +228,8 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             timeout=PREFECT_START_TIMEOUT_SECONDS,
             process=server,
         )
+        if released := release_stale_monitor_runs(self._started_at):
+            log.warning("%d monitor run(s) left unfinished by an earlier stack marked crashed", released)
         if self._serve_monitor:
             self._spawn("batch-monitor", [sys.executable, "-m", "batch_monitor.serve"])
 

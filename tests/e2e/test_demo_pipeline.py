@@ -26,22 +26,24 @@ BAD_ROWS = (
 
 
 @pytest.fixture
-def demo_files(tmp_path: Path) -> tuple[Path, Path]:
-    """A reference-like file and a strongly drifted one (with bad rows), both drawn from the training data."""
+def demo_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two reference-like files and a strongly drifted one (with bad rows), all drawn from the training data."""
     base = read_churn_csv(training_data_path())
     reference_like = tmp_path / "reference_like.csv"
+    another = tmp_path / "another_reference_like.csv"
     drifted = tmp_path / "drifted.csv"
     write_churn_csv(generate(n_rows=ROWS_PER_FILE, seed=11, base=base), reference_like, original_headers=True)
+    write_churn_csv(generate(n_rows=ROWS_PER_FILE, seed=13, base=base), another, original_headers=True)
     write_churn_csv(
         generate(n_rows=ROWS_PER_FILE, seed=12, base=base, drift=strong_drift()), drifted, original_headers=True
     )
     with drifted.open("a") as handle:
         handle.write("\n".join(BAD_ROWS) + "\n")
-    return reference_like, drifted
+    return reference_like, drifted, another
 
 
 def test_demo_scores_every_row_and_alerts_on_drift_only(
-    tmp_path: Path, env, registered_model, postgres_url: str, demo_files: tuple[Path, Path]
+    tmp_path: Path, env, registered_model, postgres_url: str, demo_files: tuple[Path, Path, Path]
 ) -> None:
     # GIVEN a fresh local stack on free ports, a registered model and real Postgres
     state = tmp_path / "state"
@@ -54,7 +56,7 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
         MONITOR_LATENESS_SECONDS="1",
         MONITOR_SCHEDULE_SECONDS="3",
     )
-    reference_like, drifted = demo_files
+    reference_like, drifted, another = demo_files
     output = io.StringIO()
 
     # WHEN the demo drops both files
@@ -78,3 +80,17 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
     outbox = [json.loads(p.read_text()) for p in (state / "outbox").glob("*.json")]
     assert any(m["Subject"] == drift_alerts[0].subject for m in outbox)
     assert "ALERT" in output.getvalue()
+
+    # WHEN the demo runs again on the same state (a new stream, the Prefect server restarted on its database)
+    # with the drifted file again and a file it has not seen
+    again = run_demo([drifted, another], console=Console(file=io.StringIO(), width=120))
+
+    # THEN the repeat is recognised: its records were stored by the first run, none twice, and it adds no window
+    assert [(f.name, f.repeat) for f in again.files] == [(drifted.name, True), (another.name, False)]
+    assert again.duplicates == 0
+    # AND every record of the new file is stored, in a window of its own whose evaluation counted them all
+    assert again.rows_in == 2 * ROWS_PER_FILE + len(BAD_ROWS)
+    assert again.records_scored == 2 * ROWS_PER_FILE
+    assert again.invariant_holds
+    assert [w.rows for w in again.windows] == [ROWS_PER_FILE]
+    assert again.windows[0].start > by_start[1].start
