@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import (
     BigInteger,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn
 
@@ -155,6 +158,30 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+_USERINFO_TO_LAST_AT = re.compile(
+    r"^(?P<scheme>[^:/]+://)(?P<username>[^:/@]*):(?P<password>.*)@(?P<location>[^@]*)$", re.S
+)
+
+
+def engine_url(url: str) -> URL:
+    """``url`` parsed, with a password that holds an unencoded ``@`` kept whole.
+
+    SQLAlchemy ends the password at its first ``@``: the rest of it would become part of the host name (or
+    an invalid port), so the connection fails and its error text shows that part of the password. When the
+    host parsed that way holds an ``@``, the password runs to the last ``@`` instead, and is encoded."""
+    try:
+        parsed = make_url(url)
+        if "@" not in (parsed.host or ""):
+            return parsed
+    except ValueError:  # a port that is not a number, e.g. the remainder of a password holding "@" and ":"
+        pass
+    match = _USERINFO_TO_LAST_AT.match(url)
+    if match is None:
+        raise ValueError("DATABASE_URL cannot be parsed (not shown: it may hold a password)")
+    scheme, username, password, location = match.group("scheme", "username", "password", "location")
+    return make_url(f"{scheme}{username}:{quote(password, safe='')}@{location}")
+
+
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -180,7 +207,7 @@ def _create(url: str) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(engine_url(url), pool_pre_ping=True)
         _follow_rotated_secret(engine)
     metadata.create_all(engine)
     _add_missing_columns(engine)

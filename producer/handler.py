@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from churn_common.aws import client
+from churn_common.redaction import RedactingFilter
 from churn_common.settings import get_settings
 from producer.continuation import Deadline, continuation_in
 from producer.file_processor import FileProcessor
@@ -43,6 +44,10 @@ from producer.s3_events import (
 )
 
 log = logging.getLogger("producer")
+# Every line of the producer (also file_processor's, same logger) may quote an error text naming a URL; the
+# Lambda runtime's handler formats them, so the filter on the logger is where they can all be redacted.
+if not any(isinstance(f, RedactingFilter) for f in log.filters):
+    log.addFilter(RedactingFilter())
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from churn_common.redaction import redact
+
 MODEL_FILES = ("model.ubj", "model.json", "model.xgb")  # what mlflow.xgboost logs, newest format first
 ALIAS_PATH = "/api/2.0/mlflow/registered-models/alias"
 MODEL_VERSION_ARTIFACT_PATH = "/model-versions/get-artifact"
@@ -89,7 +91,10 @@ class RestRegistry:
         except urllib.error.HTTPError as exc:
             answer = _Answer(exc.code, exc.read())
         except OSError as exc:  # refused, reset, timed out, name not resolved
-            raise RegistryUnavailableError(f"MLflow server {self._base} unreachable: {exc}") from exc
+            # Redacted: the Lambda runtime reports the raised message as it is, outside the scorer's log lines.
+            raise RegistryUnavailableError(
+                f"MLflow server {redact(self._base)} unreachable: {redact(str(exc))}"
+            ) from exc
         if answer.status >= 500:
             raise RegistryUnavailableError(f"MLflow server answered {answer.status} to {path}")
         return answer

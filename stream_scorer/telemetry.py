@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from churn_common.redaction import redact
+
 SERVICE = "stream_scorer"
 METRICS_NAMESPACE = "ChurnPipeline"
 FIELDS_ATTRIBUTE = "fields"
@@ -62,7 +64,11 @@ def emf_document(metrics: BatchMetrics, *, at: datetime) -> dict[str, Any]:
 
 
 class JsonLinesHandler(logging.Handler):
-    """Writes each record as one JSON object to the current ``sys.stdout`` (what Lambda ships to CloudWatch)."""
+    """Writes each record as one JSON object to the current ``sys.stdout`` (what Lambda ships to CloudWatch).
+
+    The whole line is redacted (:func:`churn_common.redaction.redact`): message, fields and traceback may
+    quote a URL with credentials (an unreachable registry's ``MLFLOW_TRACKING_URI``), and every line of the
+    scorer passes here."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -76,7 +82,7 @@ class JsonLinesHandler(logging.Handler):
             }
             if record.exc_info:
                 document["exception"] = logging.Formatter().formatException(record.exc_info)
-            sys.stdout.write(json.dumps(document, default=str) + "\n")
+            sys.stdout.write(redact(json.dumps(document, default=str)) + "\n")
             sys.stdout.flush()
         except Exception:
             self.handleError(record)

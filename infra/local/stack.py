@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,6 +87,21 @@ def _wait_http(url: str, *, timeout: float, process: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _require_free_port(port: int, setting: str, user: str) -> None:
+    """Raise a clear error, naming the setting that moves it, when 127.0.0.1:``port`` cannot be bound.
+
+    SO_REUSEADDR as servers set it: a port left in TIME_WAIT by a stack that just stopped is free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(
+                f"port {port} on 127.0.0.1, for {user}, is in use ({exc.strerror}): "
+                f"stop what listens there, or set {setting} to a free port"
+            ) from None
+
+
 def _reset_emulator(settings: Settings) -> None:
     request = urllib.request.Request(f"http://127.0.0.1:{settings.local_aws_port}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
@@ -142,6 +158,11 @@ class LocalStack(AbstractContextManager["LocalStack"]):
 
         self._started_at = datetime.now(tz=UTC)
         settings = get_settings()
+        # Before anything starts: on a busy port the emulator only logs "Port ... is in use" and the wait
+        # for it hangs, and the Prefect server would fail only after its start-up timeout.
+        _require_free_port(settings.local_aws_port, "LOCAL_AWS_PORT", "the AWS emulator")
+        if self._with_prefect:
+            _require_free_port(settings.local_prefect_port, "LOCAL_PREFECT_PORT", "the Prefect server")
         environment = local_environment(settings)
         self._saved_environment = {key: os.environ.get(key) for key in environment}
         os.environ.update(environment)

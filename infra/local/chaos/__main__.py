@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from churn_common.redaction import redact
 from churn_common.settings import get_settings
 from infra.local.chaos.options import (
     DEFAULT_LATENESS_SECONDS,
@@ -97,7 +98,7 @@ def main(
     try:
         result = run_chaos(options, console=console)
     except PostgresUnavailableError as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(f"[red]{redact(str(exc))}[/]")  # it names the server: DATABASE_URL or --postgres
         raise typer.Exit(code=2) from None
     print_result(result, console)
     target = get_settings().local_state_dir / RESULT_FILE
