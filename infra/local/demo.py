@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +48,7 @@ MONITOR_TIMEOUT_SECONDS = 180
 MONITOR_DEPLOYMENT = "batch-monitor/batch-monitor"
 MONITOR_TRIGGER_AFTER_SECONDS = 60
 RETRAINING_TIMEOUT_SECONDS = 180
+ALERTS_TIMEOUT_SECONDS = 60
 POLL_SECONDS = 0.5
 WINDOW_GUARD_SECONDS = 0.3
 
@@ -193,21 +194,44 @@ def wait_for_retraining(engine: Engine, starts: set[datetime], *, progress: Prog
     progress.update(task, completed=1, description="retraining: outcome recorded")
 
 
-def deliver_outbox(outbox_url: str, outbox_dir: Path, console: Console) -> int:
-    """Alerts arrive through SNS -> SQS: print each one and keep it in the outbox folder."""
+def e_mailed_alert_ids(engine: Engine, starts: set[datetime]) -> set[str] | None:
+    """SNS message ids of the alerts e-mailed for these windows; ``None`` while one is recorded but not yet
+    published (the monitor records an alert before it publishes it)."""
+    from batch_monitor.alert_ledger import E_MAILED
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(alerts.c.window_start, alerts.c.message_id).where(alerts.c.status.in_([str(s) for s in E_MAILED]))
+        ).all()
+    ours = [
+        message_id for start, message_id in rows if (start if start.tzinfo else start.replace(tzinfo=UTC)) in starts
+    ]
+    return None if any(message_id is None for message_id in ours) else set(ours)
+
+
+def deliver_outbox(
+    outbox_url: str, outbox_dir: Path, console: Console, *, expected: Callable[[], set[str] | None] = set
+) -> int:
+    """Alerts arrive through SNS -> SQS: print each one and keep it in the outbox folder. Waits (within
+    ``ALERTS_TIMEOUT_SECONDS``) until every alert ``expected`` names has arrived: the monitor may still be
+    publishing when the windows' figures are already stored."""
     sqs = client("sqs")
     outbox_dir.mkdir(parents=True, exist_ok=True)
-    delivered = 0
-    while messages := sqs.receive_message(QueueUrl=outbox_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-        "Messages"
-    ):
-        for message in messages:
+    delivered: set[str] = set()
+    deadline = time.monotonic() + ALERTS_TIMEOUT_SECONDS
+    while True:
+        messages = sqs.receive_message(QueueUrl=outbox_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages")
+        for message in messages or []:
             envelope = json.loads(message["Body"])
             (outbox_dir / f"{envelope['MessageId']}.json").write_text(json.dumps(envelope, indent=2))
             console.print(f"[bold red]ALERT[/] {envelope.get('Subject', '')}")
             sqs.delete_message(QueueUrl=outbox_url, ReceiptHandle=message["ReceiptHandle"])
-            delivered += 1
-    return delivered
+            delivered.add(envelope["MessageId"])
+        if messages:
+            continue
+        waiting_for = expected()
+        if (waiting_for is not None and waiting_for <= delivered) or time.monotonic() > deadline:
+            return len(delivered)
 
 
 def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[datetime]) -> DemoSummary:
@@ -412,7 +436,12 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
                 wait_for_monitor(engine, windows, progress=progress)
                 wait_for_retraining(engine, starts, progress=progress)
         assert stack.resources is not None
-        deliver_outbox(stack.resources.alerts_outbox_url, settings.local_state_dir / "outbox", console)
+        deliver_outbox(
+            stack.resources.alerts_outbox_url,
+            settings.local_state_dir / "outbox",
+            console,
+            expected=lambda: e_mailed_alert_ids(engine, starts),
+        )
         return build_summary(engine, dropped, starts)
 
 

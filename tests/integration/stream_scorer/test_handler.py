@@ -15,7 +15,7 @@ from churn_common.schema import FEATURE_COLUMNS, PERIOD_SECONDS
 from stream_scorer.handler import handle
 from stream_scorer.model import ModelCache
 from stream_scorer.model_registry import RegistryUnavailableError
-from tests.factories import customer_record, encoded, fixed_incarnation, kinesis_event
+from tests.factories import FIXED_INCARNATION, customer_record, encoded, fixed_incarnation, kinesis_event
 from tests.integration.stream_scorer.tcp_relay import TcpRelay
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,7 @@ def test_stored_rows_read_back_as_the_records_that_were_sent(database_url, model
     arrival = datetime.fromtimestamp(event["Records"][0]["kinesis"]["approximateArrivalTimestamp"], tz=UTC)
     for record in records:
         row = rows[record.row]
-        assert row.event_id == f"shardId-000000000001:77:{record.row - 1}"
+        assert row.event_id == f"{FIXED_INCARNATION}/shardId-000000000001:77:{record.row - 1}"
         assert (row.record_id, row.source_id, row.label) == (record.record_id, record.source_id, record.label)
         assert {name: getattr(row, name) for name in FEATURE_COLUMNS} == record.features.model_dump()
         sent_ms = record.event_time.replace(microsecond=record.event_time.microsecond // 1000 * 1000)
