@@ -111,8 +111,10 @@ class _Segment:
     etag: str
     version_id: str | None
     source_id: str
-    common: dict[str, Any]
     event_time: datetime
+    started_at: datetime
+    size_bytes: int | None = None
+    repeat: bool = False
     index: int = 0
     offset: int = 0
     lines_before: int = 1
@@ -131,12 +133,18 @@ class _Segment:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-
-@dataclass(frozen=True, slots=True)
-class _SegmentOutcome:
-    split: CsvSplit
-    stats: WriteStats
-    chunks: AlignedChunks
+    def manifest_fields(self, manifest_uri: str) -> dict[str, Any]:
+        """What every manifest of this version says about the object, whatever the outcome."""
+        return {
+            "source_uri": self.uri,
+            "source_id": self.source_id,
+            "etag": self.etag,
+            "version_id": self.version_id,
+            "size_bytes": self.size_bytes,
+            "repeat": self.repeat,
+            "started_at": self.started_at,
+            "manifest_uri": manifest_uri,
+        }
 
 
 class FileProcessor:
@@ -178,8 +186,9 @@ class FileProcessor:
             etag=etag,
             version_id=version_id,
             source_id=source_id,
-            common={},
             event_time=obj["LastModified"],
+            started_at=started,
+            size_bytes=obj.get("ContentLength"),
         )
         key = manifest_key(self.settings, source_id=source_id, version=segment.version)
         known = self._manifest_keys(source_id)
@@ -189,16 +198,7 @@ class FileProcessor:
         if self._handed_on_before(segment, known):
             body.close()
             return None
-        segment.common = {
-            "source_uri": ref.uri,
-            "source_id": source_id,
-            "etag": etag,
-            "version_id": version_id,
-            "size_bytes": obj.get("ContentLength"),
-            "repeat": any(self._is_manifest(k, source_id) for k in known),
-            "started_at": started,
-            "manifest_uri": f"s3://{self.settings.bucket}/{key}",
-        }
+        segment.repeat = any(self._is_manifest(k, source_id) for k in known)
         if not is_readable_name(ref.key):
             body.close()
             return self._errored(segment, locations, key, error=unsupported_reason(ref.key))
@@ -216,6 +216,9 @@ class FileProcessor:
             version_id=continuation.version_id,
             source_id=continuation.source_id,
             event_time=continuation.event_time,
+            started_at=continuation.started_at,
+            size_bytes=continuation.size_bytes,
+            repeat=continuation.repeat,
             index=continuation.segment,
             offset=continuation.offset,
             lines_before=continuation.lines_before,
@@ -225,19 +228,8 @@ class FileProcessor:
             compressed=continuation.compressed,
             totals=continuation.totals,
             rejected_uris=list(continuation.rejected_uris),
-            common={},
         )
         key = manifest_key(self.settings, source_id=segment.source_id, version=segment.version)
-        segment.common = {
-            "source_uri": continuation.uri,
-            "source_id": segment.source_id,
-            "etag": segment.etag,
-            "version_id": segment.version_id,
-            "size_bytes": continuation.size_bytes,
-            "repeat": continuation.repeat,
-            "started_at": continuation.started_at,
-            "manifest_uri": f"s3://{self.settings.bucket}/{key}",
-        }
         known = self._manifest_keys(segment.source_id)
         if key in known:
             log.info(json.dumps({"message": "continuation of a finished file ignored", "source": continuation.uri}))
@@ -264,8 +256,8 @@ class FileProcessor:
     def _stream(
         self, segment: _Segment, locations: FileLocations, key: str, *, raw: Iterator[bytes]
     ) -> Manifest | None:
-        digest = hashlib.sha256()
-        first, raw = _peeked(_hashed(raw, digest))
+        digest = hashlib.sha256()  # of the whole object: only a first segment can report it
+        first, raw = _peeked(_hashed(raw, digest) if segment.index == 0 else raw)
         if segment.index == 0:
             segment.compressed = looks_gzipped(first)
         decoded: Iterable[bytes] = gunzip(raw) if segment.compressed else raw
@@ -285,17 +277,17 @@ class FileProcessor:
                 segment.has_label = split.header.has_label
                 segment.header_line = chunks.first_line
             try:
-                outcome = self._send(segment, split, chunks, rejects)
+                stats = self._send(segment, split, rejects)
             except _InterruptedError as interrupted:
                 self._add(segment, split, interrupted.stats, rejects)
                 return self._errored(segment, locations, key, error=str(interrupted.cause))
-            self._add(segment, split, outcome.stats, rejects)
+            self._add(segment, split, stats, rejects)
         if chunks.stopped_early:
             self._hand_on(segment, chunks)
             return None
         totals = segment.totals
         manifest = Manifest(
-            **segment.common,
+            **segment.manifest_fields(self._manifest_uri(key)),
             status="processed",
             **totals.model_dump(),
             extra_columns=segment.extra_columns,
@@ -310,7 +302,7 @@ class FileProcessor:
         )
         return self._finish(segment, manifest, key, to_key=locations.processed)
 
-    def _send(self, segment: _Segment, split: CsvSplit, chunks: AlignedChunks, rejects: RejectSpool) -> _SegmentOutcome:
+    def _send(self, segment: _Segment, split: CsvSplit, rejects: RejectSpool) -> WriteStats:
         """Valid rows to the stream, the others to the spool, numbered on from the segments before (the chunks
         end early once the deadline nears). Returns once Kinesis acknowledged all."""
         stream = self.settings.stream_name
@@ -334,7 +326,7 @@ class FileProcessor:
         _SHARD_MAPS[stream] = writer.shard_map
         if stats.user_records != split.counts.rows_valid:
             raise AccountingError(f"{stats.user_records} records acknowledged for {split.counts.rows_valid} rows")
-        return _SegmentOutcome(split, stats, chunks)
+        return stats
 
     def _add(self, segment: _Segment, split: CsvSplit, stats: WriteStats, rejects: RejectSpool) -> None:
         """This segment's figures and rejects file into the running totals."""
@@ -367,9 +359,9 @@ class FileProcessor:
             etag=segment.etag,
             version_id=segment.version_id,
             source_id=segment.source_id,
-            size_bytes=segment.common["size_bytes"],
-            repeat=segment.common["repeat"],
-            started_at=segment.common["started_at"],
+            size_bytes=segment.size_bytes,
+            repeat=segment.repeat,
+            started_at=segment.started_at,
             event_time=segment.event_time,
             segment=segment.index + 1,
             offset=chunks.offset,
@@ -471,6 +463,9 @@ class FileProcessor:
             return None
         return str(max(matching, key=lambda version: version["LastModified"])["VersionId"])
 
+    def _manifest_uri(self, key: str) -> str:
+        return f"s3://{self.settings.bucket}/{key}"
+
     def _prefix(self, source_id: str) -> str:
         return manifests_prefix(self.settings, source_id)
 
@@ -496,7 +491,7 @@ class FileProcessor:
 
     def _errored(self, segment: _Segment, locations: FileLocations, key: str, *, error: str) -> Manifest:
         manifest = Manifest(
-            **{**segment.common, "repeat": False},
+            **{**segment.manifest_fields(self._manifest_uri(key)), "repeat": False},
             **segment.totals.model_dump(),
             extra_columns=segment.extra_columns,
             has_label=segment.has_label,

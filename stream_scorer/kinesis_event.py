@@ -124,6 +124,14 @@ def user_records(event: dict[str, Any], *, incarnation_of: IncarnationOf) -> Use
     payloads: list[bytes] = []
     arrival_times: list[float] = []
     undecodable: list[KinesisEventRecord] = []
+    incarnations: dict[str, str] = {}  # one stream per event in practice: asked once, not per record
+
+    def prefix_of(record: KinesisEventRecord) -> str:
+        arn = record.eventSourceARN
+        if arn not in incarnations:
+            incarnations[arn] = incarnation_of(arn)
+        return event_id_prefix(incarnations[arn], shard_of(record.eventID), record.kinesis.sequenceNumber)
+
     b64decode = base64.b64decode
     for record in parse_kinesis_event(event).Records:
         kinesis = record.kinesis
@@ -134,16 +142,13 @@ def user_records(event: dict[str, Any], *, incarnation_of: IncarnationOf) -> Use
             continue
         # Not an aggregate, or a corrupt or empty one: handed on whole, so it is scored or rejected, never lost.
         parts = unpack_aggregate(data) or [data]
-        prefix = event_id_prefix(
-            incarnation_of(record.eventSourceARN), shard_of(record.eventID), kinesis.sequenceNumber
-        )
+        prefix = prefix_of(record)
         event_ids.extend(map(prefix.__add__, map(str, range(len(parts)))))
         payloads.extend(parts)
         arrival_times.extend([kinesis.approximateArrivalTimestamp] * len(parts))
     rejections = [Rejection(len(payloads) + offset, UNDECODABLE_DATA) for offset in range(len(undecodable))]
     for record in undecodable:
-        incarnation = incarnation_of(record.eventSourceARN)
-        event_ids.append(event_id_prefix(incarnation, shard_of(record.eventID), record.kinesis.sequenceNumber) + "0")
+        event_ids.append(prefix_of(record) + "0")
         payloads.append(record.kinesis.data.encode("utf-8", "surrogatepass"))
         arrival_times.append(record.kinesis.approximateArrivalTimestamp)
     return UserRecords(event_ids=event_ids, payloads=payloads, arrival_times=arrival_times, rejections=rejections)

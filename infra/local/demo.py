@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +203,7 @@ def e_mailed_alert_ids(engine: Engine, starts: set[datetime]) -> set[str] | None
         rows = connection.execute(
             select(alerts.c.window_start, alerts.c.message_id).where(alerts.c.status.in_([str(s) for s in E_MAILED]))
         ).all()
-    ours = [
-        message_id for start, message_id in rows if (start if start.tzinfo else start.replace(tzinfo=UTC)) in starts
-    ]
+    ours = [message_id for start, message_id in rows if as_utc(start) in starts]
     return None if any(message_id is None for message_id in ours) else set(ours)
 
 
@@ -248,13 +246,10 @@ def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[da
         window_rows = connection.execute(select(monitoring_windows).order_by(monitoring_windows.c.window_start)).all()
         alert_rows = connection.execute(select(alerts).order_by(alerts.c.window_start, alerts.c.kind)).all()
 
-    def aware(value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
     windows = [
         WindowSummary(
-            start=aware(w.window_start),
-            end=aware(w.window_end),
+            start=as_utc(w.window_start),
+            end=as_utc(w.window_end),
             rows=w.n_rows,
             model_version=w.model_version,
             drift_share=w.drift_share,
@@ -265,12 +260,12 @@ def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[da
             accuracy=w.accuracy,
         )
         for w in window_rows
-        if aware(w.window_start) in starts
+        if as_utc(w.window_start) in starts
     ]
     alert_list = [
-        AlertSummary(kind=a.kind, window_start=aware(a.window_start), subject=a.subject)
+        AlertSummary(kind=a.kind, window_start=as_utc(a.window_start), subject=a.subject)
         for a in alert_rows
-        if aware(a.window_start) in starts
+        if as_utc(a.window_start) in starts
     ]
     retraining = [
         RetrainingSummary(

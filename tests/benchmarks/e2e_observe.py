@@ -24,6 +24,7 @@ import numpy as np
 
 from infra.local.lambda_service import Handler
 from stream_scorer.kinesis_event import unpack_aggregate
+from stream_scorer.stream_incarnation import unqualified
 
 SCORER = "stream_scorer"
 PERCENTILES = {"p50": 50, "p95": 95, "p99": 99}
@@ -122,7 +123,7 @@ def _succeed(_event: dict[str, Any]) -> dict[str, Any]:
 
 def kinesis_record_key(event_id: str) -> str:
     """``shardId:sequenceNumber`` of a prediction's ``event_id`` (``<incarnation>/shardId:sequenceNumber:sub``)."""
-    return event_id.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+    return unqualified(event_id).rsplit(":", 1)[0]
 
 
 # --- statistics ------------------------------------------------------------------------------------------
