@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import xgboost
 
+from churn_common.mlflow_credentials import credentials_source
 from churn_common.settings import get_settings
-from stream_scorer.model_registry import ModelFile, ModelVersion, registry_for
+from stream_scorer.model_registry import ModelFile, ModelRegistry, ModelVersion, registry_for
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,18 @@ def booster_from(model_file: ModelFile) -> xgboost.Booster:
     return booster
 
 
+def configured_registry() -> ModelRegistry:
+    """The registry of the settings, logged in with the configured MLflow credentials (if any)."""
+    settings = get_settings()
+    return registry_for(settings.resolved_mlflow_uri, credentials=credentials_source(settings))
+
+
 def resolve_alias(name: str, alias: str) -> ModelVersion:
-    return registry_for(get_settings().resolved_mlflow_uri).resolve(name, alias)
+    return configured_registry().resolve(name, alias)
 
 
 def load_booster(version: ModelVersion) -> LoadedModel:
-    model_file = registry_for(get_settings().resolved_mlflow_uri).model_file(version)
+    model_file = configured_registry().model_file(version)
     return LoadedModel(name=version.name, version=version.version, booster=booster_from(model_file))
 
 

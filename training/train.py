@@ -14,12 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
+from churn_common.mlflow_credentials import mlflow_errors_redacted
 from churn_common.settings import Settings, get_settings
 from data.dataset import locate_training_data, read_churn_csv
+from training.aliases import move_alias
 from training.evaluate import Gate
 from training.model import fit_model, holdout_metrics, log_model_version, split_holdout
 
 log = logging.getLogger(__name__)
+
+# What MLflow answers for a model or an alias that does not exist (local store and server alike).
+ALIAS_NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +40,14 @@ class TrainingResult:
 def train_and_register(
     *, settings: Settings | None = None, data_path: Path | None = None, gate: Gate | None = None
 ) -> TrainingResult:
+    settings = settings or get_settings()
+    with mlflow_errors_redacted():
+        return _train_and_register(settings=settings, data_path=data_path, gate=gate)
+
+
+def _train_and_register(*, settings: Settings, data_path: Path | None, gate: Gate | None) -> TrainingResult:
     from mlflow import MlflowClient
 
-    settings = settings or get_settings()
     gate = gate or Gate(settings.min_f1, settings.min_precision, settings.min_recall, settings.min_accuracy)
     if data_path is None:
         data_path, data_source = locate_training_data(settings)
@@ -59,7 +69,13 @@ def train_and_register(
     )
     promoted = not failures
     if promoted:
-        MlflowClient().set_registered_model_alias(settings.model_name, settings.model_alias, logged.version)
+        move_alias(
+            MlflowClient(),
+            model_name=settings.model_name,
+            alias=settings.model_alias,
+            version=logged.version,
+            settings=settings,
+        )
     return TrainingResult(logged.version, logged.run_id, metrics, data_source, promoted, failures)
 
 
@@ -70,11 +86,15 @@ def alias_exists(settings: Settings | None = None) -> bool:
     from churn_common.registry import configure_mlflow
 
     settings = settings or get_settings()
-    configure_mlflow(settings)
-    try:
-        MlflowClient().get_model_version_by_alias(settings.model_name, settings.model_alias)
-    except MlflowException:
-        return False
+    with mlflow_errors_redacted():
+        configure_mlflow(settings)
+        try:
+            MlflowClient().get_model_version_by_alias(settings.model_name, settings.model_alias)
+        except MlflowException as exc:
+            # A refused login is not a missing alias: training again would fail at its first request.
+            if exc.error_code not in ALIAS_NOT_FOUND_CODES:
+                raise
+            return False
     return True
 
 

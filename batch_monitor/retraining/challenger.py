@@ -4,7 +4,11 @@ The records are split once into train and holdout (stratified, as training does)
 fitted on the train part through :mod:`training.model`, logged with the whole frame as its reference
 (so the monitor judges its windows against the data it learnt from) and registered with the challenger
 alias. Both versions are then scored on the same holdout; the serving alias moves only when the
-challenger wins (:func:`batch_monitor.retraining.decision.decide_promotion`).
+challenger wins (:func:`batch_monitor.retraining.decision.decide_promotion`). Each alias move leaves its
+audit entry (:func:`training.aliases.move_alias`).
+
+MLflow's errors quote the URL they requested: they leave here with any credentials in it masked, since
+the flow records them in the ledger and the worker's logs.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from batch_monitor.retraining.decision import decide_promotion
+from churn_common.mlflow_credentials import mlflow_errors_redacted
 from churn_common.registry import configure_mlflow
 from churn_common.schema import LABEL_COLUMN
 from churn_common.settings import Settings
+from training.aliases import move_alias
 from training.evaluate import Gate
 from training.model import fit_model, holdout_metrics, load_version, log_model_version, split_holdout
 
@@ -55,9 +61,16 @@ def check_trainable(frame: pd.DataFrame, *, min_rows: int) -> None:
 def train_challenger(
     frame: pd.DataFrame, *, serving_version: str, trigger: str, settings: Settings
 ) -> ChallengerResult:
+    check_trainable(frame, min_rows=settings.retrain_min_rows)
+    with mlflow_errors_redacted():
+        return _train_challenger(frame, serving_version=serving_version, trigger=trigger, settings=settings)
+
+
+def _train_challenger(
+    frame: pd.DataFrame, *, serving_version: str, trigger: str, settings: Settings
+) -> ChallengerResult:
     from mlflow import MlflowClient
 
-    check_trainable(frame, min_rows=settings.retrain_min_rows)
     configure_mlflow(settings)
     train, holdout = split_holdout(frame)
     challenger = fit_model(train)
@@ -77,9 +90,21 @@ def train_challenger(
     )
     client = MlflowClient()
     client.set_model_version_tag(settings.model_name, logged.version, RETRAINED_FROM_TAG, serving_version)
-    client.set_registered_model_alias(settings.model_name, settings.challenger_alias, logged.version)
+    move_alias(
+        client,
+        model_name=settings.model_name,
+        alias=settings.challenger_alias,
+        version=logged.version,
+        settings=settings,
+    )
     if promotion.promote:
-        client.set_registered_model_alias(settings.model_name, settings.model_alias, logged.version)
+        move_alias(
+            client,
+            model_name=settings.model_name,
+            alias=settings.model_alias,
+            version=logged.version,
+            settings=settings,
+        )
     return ChallengerResult(
         challenger_version=logged.version,
         serving_version=serving_version,
@@ -96,5 +121,6 @@ def serving_version(settings: Settings) -> str:
     """The version the serving alias names now (what the scorer will be using)."""
     from mlflow import MlflowClient
 
-    configure_mlflow(settings)
-    return str(MlflowClient().get_model_version_by_alias(settings.model_name, settings.model_alias).version)
+    with mlflow_errors_redacted():
+        configure_mlflow(settings)
+        return str(MlflowClient().get_model_version_by_alias(settings.model_name, settings.model_alias).version)

@@ -7,24 +7,36 @@ churn_common/database_credentials.py). From these parts this script sets
 
 - ``DATABASE_URL`` (churn_common.settings) for ``DATABASE_NAME``, unless it is already set;
 - ``MLFLOW_BACKEND_STORE_URI`` for ``MLFLOW_BACKEND_DATABASE``, if that is set;
+- ``MLFLOW_AUTH_DATABASE_URI`` for ``MLFLOW_AUTH_DATABASE``, if that is set (without the password, which
+  libpq takes from ``PGPASSWORD``);
 
 creates the databases named in ``ENSURE_DATABASES`` (comma-separated) when they do not exist, keeps
 the read-only login ``READONLY_ROLE_NAME`` (password ``READONLY_ROLE_PASSWORD``) able to read and
 only read the application database, and then replaces itself with the command given as arguments
 (``os.execvp``). Without database variables it changes nothing, so the same image runs unchanged on
 a laptop.
+
+With ``MLFLOW_AUTH_DATABASE_URI`` (``mlflow server --app-name basic-auth``) it also writes the auth
+configuration that MLflow reads from ``MLFLOW_AUTH_CONFIG_PATH`` and makes the user store match the
+secrets at every start: the admin (``MLFLOW_AUTH_ADMIN_USERNAME`` / ``MLFLOW_AUTH_ADMIN_PASSWORD``) and
+the pipeline user (``MLFLOW_PIPELINE_USERNAME`` / ``MLFLOW_PIPELINE_PASSWORD``) exist with those
+passwords, and the pipeline user holds the grants of :func:`pipeline_grants` on ``MODEL_NAME``.
 """
 
 from __future__ import annotations
 
 import base64
+import configparser
 import contextlib
 import hashlib
 import hmac
+import io
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -32,15 +44,28 @@ DRIVER = "postgresql+psycopg"
 SCRAM_ITERATIONS = 4096
 SCRAM_SALT_BYTES = 16
 
+MLFLOW_AUTH_FILE_NAME = "basic_auth.ini"
+# Users get only what is granted to them: the registry holds customer data (each version's reference
+# frame), and any account an admin adds for a person starts without access to it.
+MLFLOW_AUTH_DEFAULT_PERMISSION = "NO_PERMISSIONS"
+MLFLOW_AUTH_FUNCTION = "mlflow.server.auth:authenticate_request_basic_auth"
+# MLflow checks the password of every request with a deliberately slow hash (about half a second of CPU):
+# a training run's two dozen requests would take that many seconds. A checked login is remembered this
+# long per server process. The pipeline's and the admin's passwords change only when the task starts;
+# a password an admin changes, or a user deleted, through the API stays usable on the service's other
+# worker processes for at most this long.
+MLFLOW_AUTH_CACHE_SECONDS = 60
+MLFLOW_EDIT = "EDIT"
 
-def database_url(env: Mapping[str, str], database: str) -> str:
+
+def database_url(env: Mapping[str, str], database: str, *, with_password: bool = True) -> str:
     """SQLAlchemy URL for ``database`` on the configured server; user and password are percent-encoded."""
     user = quote(env["DATABASE_USER"], safe="")
-    password = quote(env["DATABASE_PASSWORD"], safe="")
+    login = f"{user}:{quote(env['DATABASE_PASSWORD'], safe='')}" if with_password else user
     host = env["DATABASE_HOST"]
     port = env.get("DATABASE_PORT", "5432")
     sslmode = env.get("DATABASE_SSLMODE", "require")
-    return f"{DRIVER}://{user}:{password}@{host}:{port}/{quote(database, safe='')}?sslmode={sslmode}"
+    return f"{DRIVER}://{login}@{host}:{port}/{quote(database, safe='')}?sslmode={sslmode}"
 
 
 def load_secret_credentials(env: MutableMapping[str, str]) -> None:
@@ -130,8 +155,85 @@ def ensure_readonly_role(env: Mapping[str, str]) -> None:
             conn.execute(statement)
 
 
+def pipeline_grants(model_name: str) -> list[tuple[str, str, str]]:
+    """(resource type, resource, permission) of the pipeline user. EDIT on the served model: register
+    versions, set their tags, move aliases (deleting the model or an alias, or granting, needs MANAGE;
+    MLflow makes the creator of a model its manager, and the next start sets that back to EDIT). EDIT on
+    every experiment: training logs its runs in one whose id exists only once training has created it."""
+    return [("registered_model", model_name, MLFLOW_EDIT), ("experiment", "*", MLFLOW_EDIT)]
+
+
+def mlflow_auth_config(database_uri: str) -> str:
+    """The ini file of MLflow's basic-auth app. No password in it: MLflow reads the admin's from
+    ``MLFLOW_AUTH_ADMIN_PASSWORD`` itself, and the database's comes from ``PGPASSWORD``."""
+    config = configparser.ConfigParser(interpolation=None)
+    config["mlflow"] = {
+        "default_permission": MLFLOW_AUTH_DEFAULT_PERMISSION,
+        # MLflow reads the file with interpolation: a literal "%" (percent-encoding) is written "%%".
+        "database_uri": database_uri.replace("%", "%%"),
+        "authorization_function": MLFLOW_AUTH_FUNCTION,
+        "auth_cache_ttl_seconds": str(MLFLOW_AUTH_CACHE_SECONDS),
+    }
+    text = io.StringIO()
+    config.write(text)
+    return text.getvalue()
+
+
+def write_mlflow_auth_config(env: MutableMapping[str, str]) -> Path:
+    """Write the ini to ``MLFLOW_AUTH_CONFIG_PATH``, or to a new private folder that variable then names."""
+    if env.get("MLFLOW_AUTH_CONFIG_PATH"):
+        path = Path(env["MLFLOW_AUTH_CONFIG_PATH"])
+    else:
+        path = Path(tempfile.mkdtemp(prefix="mlflow-auth-")) / MLFLOW_AUTH_FILE_NAME
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(path)
+    path.write_text(mlflow_auth_config(env["MLFLOW_AUTH_DATABASE_URI"]))
+    return path
+
+
+def _ensure_user(store: Any, username: str, password: str, *, is_admin: bool) -> None:
+    """Create the user, or set its password and role: the secret is the truth, so a new password (a new
+    ``random_password`` in Terraform) takes effect when the server next starts."""
+    from mlflow.exceptions import MlflowException
+
+    if not store.has_user(username, use_primary=True):
+        try:
+            store.create_user(username, password, is_admin=is_admin)
+            return
+        except MlflowException:  # another task of the service created it a moment ago
+            pass
+    store.update_user(username, password=password, is_admin=is_admin)
+
+
+def ensure_mlflow_users(env: Mapping[str, str]) -> None:
+    """The admin and the pipeline user exist with the passwords of their secrets; the pipeline user holds
+    :func:`pipeline_grants`. Through MLflow's own user store, before the server answers any request."""
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore()
+    store.init_db(env["MLFLOW_AUTH_DATABASE_URI"])
+    admin, admin_password = env.get("MLFLOW_AUTH_ADMIN_USERNAME"), env.get("MLFLOW_AUTH_ADMIN_PASSWORD")
+    if admin and admin_password:
+        _ensure_user(store, admin, admin_password, is_admin=True)
+    pipeline, pipeline_password = env.get("MLFLOW_PIPELINE_USERNAME"), env.get("MLFLOW_PIPELINE_PASSWORD")
+    if pipeline and pipeline_password:
+        _ensure_user(store, pipeline, pipeline_password, is_admin=False)
+        for resource_type, resource, permission in pipeline_grants(env["MODEL_NAME"]):
+            store.grant_user_permission(pipeline, resource_type, resource, permission)
+
+
+def prepare_mlflow_auth(env: MutableMapping[str, str]) -> None:
+    write_mlflow_auth_config(env)
+    ensure_mlflow_users(env)
+
+
 def prepare_environment(env: MutableMapping[str, str]) -> None:
     """Apply the rules of the module docstring to ``env`` in place."""
+    _prepare_databases(env)
+    if env.get("MLFLOW_AUTH_DATABASE_URI"):
+        prepare_mlflow_auth(env)
+
+
+def _prepare_databases(env: MutableMapping[str, str]) -> None:
     if not env.get("DATABASE_HOST"):
         return
     load_secret_credentials(env)
@@ -141,6 +243,10 @@ def prepare_environment(env: MutableMapping[str, str]) -> None:
         env["DATABASE_URL"] = database_url(env, env["DATABASE_NAME"])
     if env.get("MLFLOW_BACKEND_DATABASE") and not env.get("MLFLOW_BACKEND_STORE_URI"):
         env["MLFLOW_BACKEND_STORE_URI"] = database_url(env, env["MLFLOW_BACKEND_DATABASE"])
+    if env.get("MLFLOW_AUTH_DATABASE") and not env.get("MLFLOW_AUTH_DATABASE_URI"):
+        # The URI goes into a file: libpq takes the password from the environment instead.
+        env["MLFLOW_AUTH_DATABASE_URI"] = database_url(env, env["MLFLOW_AUTH_DATABASE"], with_password=False)
+        env["PGPASSWORD"] = env["DATABASE_PASSWORD"]
     wanted = [name.strip() for name in env.get("ENSURE_DATABASES", "").split(",") if name.strip()]
     if wanted:
         ensure_databases(env, wanted)

@@ -55,7 +55,8 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# MLflow tracking server and model registry; artifacts proxied to s3://BUCKET/mlflow-artifacts/
+# MLflow tracking server and model registry; artifacts proxied to s3://BUCKET/mlflow-artifacts/.
+# Every request needs a login (basic-auth app, mlflow_auth.tf); only /health is open.
 # ---------------------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "mlflow" {
@@ -98,6 +99,7 @@ module "mlflow" {
   container_port     = local.ports.mlflow
   command = [
     "mlflow", "server",
+    "--app-name", "basic-auth",
     "--host", "0.0.0.0",
     "--port", tostring(local.ports.mlflow),
     "--workers", "2",
@@ -107,15 +109,27 @@ module "mlflow" {
     "--cors-allowed-origins", "https://${var.public_hostname}:${local.ports.mlflow}",
   ]
   environment = merge(local.database_environment, {
-    ENSURE_DATABASES        = "mlflow"
+    ENSURE_DATABASES        = "mlflow,${local.mlflow_auth_database}"
     MLFLOW_BACKEND_DATABASE = "mlflow"
+    # Users and grants (infra/docker/entrypoint.py writes the auth configuration from these).
+    MLFLOW_AUTH_DATABASE = local.mlflow_auth_database
+    MODEL_NAME           = var.model_name
     # The server's job runner starts several ~250 MB processes for features this pipeline does not use.
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION = "false"
     MLFLOW_DISABLE_TELEMETRY           = "true"
     DO_NOT_TRACK                       = "1"
   })
-  secrets     = local.database_secrets
-  secret_arns = [local.database_secret_arn]
+  secrets = merge(local.database_secrets, local.mlflow_admin_secrets, {
+    MLFLOW_PIPELINE_USERNAME       = "${local.mlflow_pipeline_secret_arn}:username::"
+    MLFLOW_PIPELINE_PASSWORD       = "${local.mlflow_pipeline_secret_arn}:password::"
+    MLFLOW_FLASK_SERVER_SECRET_KEY = aws_secretsmanager_secret.mlflow_flask_secret_key.arn
+  })
+  secret_arns = [
+    local.database_secret_arn,
+    aws_secretsmanager_secret.mlflow_admin.arn,
+    local.mlflow_pipeline_secret_arn,
+    aws_secretsmanager_secret.mlflow_flask_secret_key.arn,
+  ]
 
   attach_task_policy = true
   task_policy_json   = data.aws_iam_policy_document.mlflow.json
@@ -236,8 +250,16 @@ module "prefect_worker" {
   secrets = merge(local.database_secrets, {
     PREFECT_API_AUTH_STRING = aws_secretsmanager_secret.prefect_api.arn
     READONLY_ROLE_PASSWORD  = aws_secretsmanager_secret.grafana_db_reader.arn
+    # MLflow's client reads these; the flow runs inherit them (alias moves of the retraining).
+    MLFLOW_TRACKING_USERNAME = "${local.mlflow_pipeline_secret_arn}:username::"
+    MLFLOW_TRACKING_PASSWORD = "${local.mlflow_pipeline_secret_arn}:password::"
   })
-  secret_arns = [local.database_secret_arn, aws_secretsmanager_secret.prefect_api.arn, aws_secretsmanager_secret.grafana_db_reader.arn]
+  secret_arns = [
+    local.database_secret_arn,
+    aws_secretsmanager_secret.prefect_api.arn,
+    aws_secretsmanager_secret.grafana_db_reader.arn,
+    local.mlflow_pipeline_secret_arn,
+  ]
 
   attach_task_policy = true
   task_policy_json   = data.aws_iam_policy_document.prefect_worker.json

@@ -143,6 +143,13 @@ data "aws_iam_policy_document" "stream_scorer" {
     resources = [local.database_secret_arn]
   }
 
+  # The pipeline's MLflow login, read at cold start (churn_common/mlflow_credentials.py).
+  statement {
+    sid       = "ReadMlflowCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.mlflow_pipeline_secret_arn]
+  }
+
   statement {
     sid       = "UseDataKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -166,13 +173,15 @@ module "stream_scorer" {
   log_retention_days             = var.log_retention_days
 
   # DATABASE_URL is assembled at cold start from DATABASE_SECRET_ARN and the DATABASE_* parts (see
-  # infra/docker/entrypoint.py), so no password is stored in the function's configuration.
+  # infra/docker/entrypoint.py), and the MLflow login is read from MLFLOW_CREDENTIALS_SECRET_ARN, so no
+  # password is stored in the function's configuration.
   environment = merge(
     { for key in ["CHURN_BUCKET", "KINESIS_STREAM", "MLFLOW_TRACKING_URI", "MODEL_NAME", "MODEL_ALIAS", "MODEL_REFRESH_SECONDS", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"] : key => local.common_environment[key] },
     local.database_environment,
     {
-      DATABASE_SECRET_ARN = local.database_secret_arn
-      LOCAL_STATE_DIR     = "/tmp/churn"
+      DATABASE_SECRET_ARN           = local.database_secret_arn
+      MLFLOW_CREDENTIALS_SECRET_ARN = local.mlflow_pipeline_secret_arn
+      LOCAL_STATE_DIR               = "/tmp/churn"
     },
   )
 }

@@ -21,6 +21,7 @@ import pytest
 from churn_common.settings import Settings, get_settings
 from infra.local.lambda_service import KinesisMappingConfig
 from infra.local.resources import FILE_DROPS_DLQ, SCORER_DLQ, STREAM_SHARDS, event_source_mappings
+from tests.terraform_hcl import clean
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TERRAFORM_DIR = REPO_ROOT / "infra" / "terraform"
@@ -51,17 +52,6 @@ NON_SETTINGS_ENVIRONMENT = {
 }
 
 
-def _clean(value: Any) -> Any:
-    """python-hcl2 >= 8 keeps the quotes of string literals and adds __meta__ keys; older versions do not."""
-    if isinstance(value, dict):
-        return {_clean(key): _clean(item) for key, item in value.items() if not str(key).startswith("__")}
-    if isinstance(value, list):
-        return [_clean(item) for item in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 @dataclass(frozen=True)
 class Block:
     path: Path
@@ -72,7 +62,7 @@ class Block:
 
 def _blocks_of(path: Path) -> Iterator[Block]:
     with path.open() as handle:
-        parsed = _clean(hcl2.load(handle))
+        parsed = clean(hcl2.load(handle))
     for kind, entries in parsed.items():
         for entry in entries:
             if kind in {"resource", "data"}:
