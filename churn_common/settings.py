@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".local")
@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, alias="DATABASE_URL")
     database_secret_arn: str | None = Field(None, alias="DATABASE_SECRET_ARN")
     mlflow_tracking_uri: str | None = Field(None, alias="MLFLOW_TRACKING_URI")
+    # MLflow's own client reads these two from the environment as well (churn_common/mlflow_credentials.py).
+    mlflow_tracking_username: str | None = Field(None, alias="MLFLOW_TRACKING_USERNAME")
+    mlflow_tracking_password: SecretStr | None = Field(None, alias="MLFLOW_TRACKING_PASSWORD")
+    mlflow_credentials_secret_arn: str | None = Field(None, alias="MLFLOW_CREDENTIALS_SECRET_ARN")
     model_name: str = Field(DEFAULT_MODEL_NAME, alias="MODEL_NAME")
     model_alias: str = Field(DEFAULT_MODEL_ALIAS, alias="MODEL_ALIAS")
     model_refresh_seconds: float = Field(60.0, alias="MODEL_REFRESH_SECONDS")
@@ -79,6 +83,7 @@ class Settings(BaseSettings):
     local_aws_port: int = Field(4566, alias="LOCAL_AWS_PORT")
     local_prefect_port: int = Field(4200, alias="LOCAL_PREFECT_PORT")
     local_producer_timeout_seconds: float | None = Field(None, alias="LOCAL_PRODUCER_TIMEOUT_SECONDS", gt=0)
+    local_iam_enforced: bool = Field(True, alias="LOCAL_IAM_ENFORCED")
     monitor_schedule_seconds: float | None = Field(None, alias="MONITOR_SCHEDULE_SECONDS")
 
     @property

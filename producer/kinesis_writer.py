@@ -26,6 +26,7 @@ Not thread-safe: one writer per thread (or per file in the Lambda).
 
 from __future__ import annotations
 
+import contextvars
 import random
 import time
 from collections import Counter, deque
@@ -280,7 +281,9 @@ class KinesisWriter:
         delay = self._retry.delay(failures, jitter=self._jitter) if failures else 0.0
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kinesis-put")
-        self._in_flight = _InFlight(self._executor.submit(self._put, entries, delay), entries)
+        # In the caller's context, as if called inline (the local stack signs each call as the caller's role).
+        put = contextvars.copy_context().run
+        self._in_flight = _InFlight(self._executor.submit(put, self._put, entries, delay), entries)
 
     def _put(self, entries: list[PutEntry], delay: float) -> dict[str, Any]:
         if delay:

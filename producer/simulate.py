@@ -11,6 +11,12 @@ Usage::
 File drops default to the data files of ``CHURN_DATA_DIR`` (all but the training file) or, without it,
 the bundled samples (``sample_*.csv``; the training reference is left out).
 
+Both write to the running local stack (``make stack`` in another shell; its emulator on ``LOCAL_AWS_PORT``),
+signing with the stack's credentials, whatever AWS credentials the shell holds: synthetic records must not
+land in a deployed stream by accident. ``--aws`` writes to the AWS account of those credentials instead,
+after showing the account, region and bucket or stream and reading a typed ``yes`` from the terminal
+(``--aws --yes`` for scripts).
+
 The stream goes through the producer's own :class:`KinesisWriter` (same aggregation, same wire format);
 its records carry ``source_id_for("sim://<run name>")`` and the time they were sent as event time.
 """
@@ -18,20 +24,28 @@ its records carry ``source_id_for("sim://<run name>")`` and the time they were s
 from __future__ import annotations
 
 import itertools
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
+import boto3
+import botocore.session
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
-from churn_common.aws import client
+from churn_common.aws import CLIENT_CONFIG
+from churn_common.redaction import redact
 from churn_common.schema import CustomerRow
-from churn_common.settings import get_settings
+from churn_common.settings import Settings, get_settings
 from churn_common.wire import encode, source_id_for
 from producer.kinesis_writer import KinesisWriter, WriteStats
 from producer.records import customer_record
@@ -50,6 +64,10 @@ FLUSH_INTERVAL_SECONDS = 0.2
 GENERATED_BLOCK_ROWS = 5_000
 SIM_URI_SCHEME = "sim://"
 DEFAULT_SEED = 563  # the generator's own default; not imported, so file drops never load pandas
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+STACK_PROBE_TIMEOUT_SECONDS = 2.0
+CONFIRMATION_WORD = "yes"
+TARGET_ERROR_EXIT_CODE = 2
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
@@ -217,6 +235,159 @@ def _rows_source(csv: list[Path] | None, *, seed: int, drift: dict[str, float], 
     return csv_rows(csv) if csv else generated_rows(seed=seed, drift=drift, with_label=label)
 
 
+class TargetError(Exception):
+    """The simulator writes nothing: no local stack answers, or writing to AWS was not confirmed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a simulator writes, and the session its calls are signed with."""
+
+    session: boto3.session.Session
+    region: str
+    endpoint_url: str | None  # None: AWS's own endpoints, or AWS_ENDPOINT_URL as botocore reads it
+
+    def client(self, service: str) -> Any:
+        return self.session.client(
+            service, region_name=self.region, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEndpoint:
+    url: str
+    hint: str  # how to reach the running stack when nothing answers at ``url``
+
+
+def local_endpoint(settings: Settings) -> LocalEndpoint:
+    """The local stack's endpoint. ``AWS_ENDPOINT_URL`` counts when it is on this machine (the stack's own
+    processes set it, tests point it at their emulator); one elsewhere may be a real service, which only
+    ``--aws`` writes to."""
+    configured = settings.aws_endpoint_url
+    port = settings.local_aws_port
+    if not configured:
+        return LocalEndpoint(
+            url=f"http://127.0.0.1:{port}",
+            hint=f"LOCAL_AWS_PORT={port}: start the stack with `make stack` in another shell, or set LOCAL_AWS_PORT "
+            "to the port of the one running",
+        )
+    if urlsplit(configured).hostname in LOOPBACK_HOSTS:
+        return LocalEndpoint(
+            url=configured,
+            hint=f"from AWS_ENDPOINT_URL: start the stack with `make stack` in another shell and unset "
+            f"AWS_ENDPOINT_URL (LOCAL_AWS_PORT names the stack's port, {port} now)",
+        )
+    raise TargetError(
+        f"AWS_ENDPOINT_URL is {redact(configured)}, not this machine: the simulators write to the local stack "
+        "(unset AWS_ENDPOINT_URL), or with --aws to that endpoint after you confirm"
+    )
+
+
+def require_local_stack(endpoint: LocalEndpoint) -> None:
+    """Fail at once, saying how to start one, when nothing answers at ``endpoint``: the AWS client would
+    retry for half a minute and then report a connection error that names no cause."""
+    try:
+        with urllib.request.urlopen(endpoint.url, timeout=STACK_PROBE_TIMEOUT_SECONDS):
+            return
+    except urllib.error.HTTPError:
+        return  # an answer, if not a 200: someone serves the AWS APIs there
+    except OSError:
+        raise TargetError(
+            f"no local stack answers at {redact(endpoint.url)} ({endpoint.hint}); --aws writes to real AWS instead"
+        ) from None
+
+
+def local_credentials(settings: Settings) -> tuple[str, str]:
+    """The key a running stack that enforces IAM wrote for other shells (its operator's), else the fake
+    credentials of every local process. The shell's own credentials, perhaps real ones, are never used."""
+    from infra.local.principals import read_credentials_file  # the local stack's code, only for local targets
+    from infra.local.stack import LOCAL_CREDENTIALS, credentials_path
+
+    path = credentials_path(settings)
+    if not path.is_file():
+        return LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    try:
+        key = read_credentials_file(path)
+    except LookupError as exc:
+        raise TargetError(str(exc)) from None
+    return key.access_key_id, key.secret_access_key
+
+
+def local_target(settings: Settings) -> Target:
+    endpoint = local_endpoint(settings)
+    require_local_stack(endpoint)
+    access_key, secret_key = local_credentials(settings)
+    core = botocore.session.get_session()
+    # AWS_PROFILE (perhaps a real account's, perhaps not even defined here) has no say in the local stack's calls.
+    core.get_component("config_store").set_config_variable("profile", None)
+    session = boto3.session.Session(
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=settings.aws_region,
+        botocore_session=core,
+    )
+    return Target(session=session, region=settings.aws_region, endpoint_url=endpoint.url)
+
+
+def confirm_writes(*, assume_yes: bool, interactive: bool, ask: Callable[[str], str]) -> None:
+    """A typed ``yes`` on the terminal, or ``--yes``; without a terminal nobody can answer, so no question is
+    taken as consent."""
+    if assume_yes:
+        return
+    if not interactive:
+        raise TargetError("stdin is not a terminal, so nobody can confirm: add --yes to write without the question")
+    if ask(f"Type {CONFIRMATION_WORD} to write there: ").strip() != CONFIRMATION_WORD:
+        raise TargetError("not confirmed: nothing was written")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def aws_target(settings: Settings, *, destination: str, assume_yes: bool) -> Target:
+    """The account of the shell's credentials, shown (with region, endpoint and ``destination``) and
+    confirmed before anything is written."""
+    try:
+        session = boto3.session.Session()
+        identity = session.client("sts", region_name=settings.aws_region, config=CLIENT_CONFIG).get_caller_identity()
+    except (BotoCoreError, ClientError) as exc:
+        raise TargetError(f"cannot tell which AWS account the credentials belong to: {redact(str(exc))}") from None
+    endpoint = f", endpoint {redact(settings.aws_endpoint_url)}" if settings.aws_endpoint_url else ""
+    typer.echo(
+        f"--aws: writing to {destination} in AWS account {identity['Account']} as {identity['Arn']}, "
+        f"region {settings.aws_region}{endpoint}"
+    )
+    confirm_writes(assume_yes=assume_yes, interactive=_stdin_is_terminal(), ask=input)
+    return Target(session=session, region=settings.aws_region, endpoint_url=None)
+
+
+def target_or_exit(settings: Settings, *, aws: bool, assume_yes: bool, destination: str) -> Target:
+    """The target of a command, or the command ends with the reason, before anything is written."""
+    try:
+        if assume_yes and not aws:
+            raise TargetError("--yes only goes with --aws: the local stack needs no confirmation")
+        if aws:
+            return aws_target(settings, destination=destination, assume_yes=assume_yes)
+        target = local_target(settings)
+    except TargetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(TARGET_ERROR_EXIT_CODE) from None
+    typer.echo(f"writing to {destination} on the local stack at {redact(target.endpoint_url or '')}")
+    return target
+
+
+AwsOption = Annotated[
+    bool,
+    typer.Option(
+        "--aws",
+        help="write to the AWS account of your credentials instead of the local stack (shown, then confirmed)",
+    ),
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", help="with --aws: no question (for scripts, or stdin not a terminal)")
+]
+
+
 @app.command("file-drops")
 def file_drops(
     files: Annotated[
@@ -224,6 +395,8 @@ def file_drops(
         typer.Argument(help="CSV files (default: CHURN_DATA_DIR's files but the training file, else data/samples)"),
     ] = None,
     interval: Annotated[float, typer.Option(help="seconds between uploads")] = DEFAULT_INTERVAL_SECONDS,
+    aws: AwsOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Upload CSV files one after another to the input prefix of the bucket."""
     settings = get_settings()
@@ -234,7 +407,8 @@ def file_drops(
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise typer.BadParameter(f"not a file: {', '.join(missing)}")
-    s3 = client("s3")
+    destination = f"s3://{settings.bucket}/{settings.input_prefix}"
+    s3 = target_or_exit(settings, aws=aws, assume_yes=yes, destination=destination).client("s3")
     with _progress() as progress:
         task = progress.add_task("uploading", total=len(paths))
         for index, path in enumerate(paths):
@@ -265,6 +439,8 @@ def stream(
         list[Path] | None, typer.Option(help="with --csv and --drift-at: drifted rows from these files")
     ] = None,
     label: Annotated[bool, typer.Option(help="carry the churn label (synthetic rows)")] = True,
+    aws: AwsOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Put customer records on the stream at a target rate for a duration, optionally drifting midway."""
     settings = get_settings()
@@ -272,18 +448,20 @@ def stream(
     drift_spec = _drift(drift or [])
     if drift_csv and drift_at is None:
         raise typer.BadParameter("--drift-csv needs --drift-at")
+    if drift_at is not None and not 0 <= drift_at < duration:
+        raise typer.BadParameter(f"--drift-at must be in [0, {duration}) seconds")
+    destination = f"Kinesis stream {settings.stream_name}"
+    kinesis = target_or_exit(settings, aws=aws, assume_yes=yes, destination=destination).client("kinesis")
     if drift_at is None:
         rows, drifted = _rows_source(csv, seed=seed, drift=drift_spec, label=label), None
     else:
-        if not 0 <= drift_at < duration:
-            raise typer.BadParameter(f"--drift-at must be in [0, {duration}) seconds")
         rows = _rows_source(csv, seed=seed, drift={}, label=label)
         drifted = (
             csv_rows(drift_csv or [DRIFTED_SAMPLE])
             if csv
             else generated_rows(seed=seed + DRIFTED_SEED_OFFSET, drift=drift_spec or strong_drift(), with_label=label)
         )
-    writer = KinesisWriter(stream_name=settings.stream_name, kinesis=client("kinesis"))
+    writer = KinesisWriter(stream_name=settings.stream_name, kinesis=kinesis)
     rate_column = TextColumn("[cyan]{task.fields[achieved]:>9,.0f} rec/s {task.fields[phase]}")
     with _progress(rate_column) as progress:
         task = progress.add_task(f"{name}", total=int(rate * duration), achieved=0.0, phase="")

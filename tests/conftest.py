@@ -43,11 +43,11 @@ os.environ.setdefault(
 
 
 def _clear_settings() -> None:
-    from churn_common.aws import client
+    from churn_common.aws import forget_clients
     from churn_common.settings import get_settings
 
     get_settings.cache_clear()
-    client.cache_clear()
+    forget_clients()
 
 
 @pytest.fixture

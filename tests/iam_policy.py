@@ -1,7 +1,7 @@
 """The IAM a component is deployed with, checked against the AWS calls it really makes.
 
-``render_policy`` turns an ``aws_iam_policy_document`` of infra/terraform into the IAM JSON Terraform would
-produce, with the ARNs of the local resources. ``CallRecorder`` records every AWS call a client makes
+``render_policy`` (infra/local/policy_documents.py) renders a component's policy with the local ARNs;
+``CallRecorder`` records every AWS call a client makes
 (a botocore event hook), and ``required_permissions`` maps each call to the IAM actions, resources and
 condition keys AWS authorises it against (per the Service Authorization Reference). ``is_allowed``
 evaluates one permission as AWS does for identity policies: an Allow statement whose action and resource
@@ -11,86 +11,18 @@ patterns match and whose every condition holds (a condition on a key the request
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import hcl2
+from infra.local.aws_call_log import CallLogFile
+from infra.local.policy_documents import local_references
+from infra.local.principals import OPERATOR
+from infra.local.resources import StackResources
 
-TERRAFORM_DIR = Path(__file__).resolve().parent.parent / "infra" / "terraform"
-PREFIXES = {
-    "input": "data/input/",
-    "rejected": "data/rejected/",
-    "manifests": "data/manifests/",
-    "processed": "data/processed/",
-    "errored": "data/errored/",
-    "reports": "reports/",
-    "mlflow": "mlflow-artifacts/",
-}
-_REFERENCE = re.compile(r"\$\{([^}]+)\}")
-_FOR = re.compile(r'^\$\{\[for (\w+) in \[(.*?)\] : "(.*)"\]\}$')
-
-
-def _unquoted(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def _substitute(text: str, references: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("local.prefixes."):
-            return PREFIXES[name.removeprefix("local.prefixes.")]
-        if name not in references:
-            raise KeyError(f"no local value for {name} (in {text!r})")
-        return references[name]
-
-    return _REFERENCE.sub(value, text)
-
-
-def _values(raw: Any, references: dict[str, str]) -> list[str]:
-    if isinstance(raw, str) and (loop := _FOR.match(raw)):
-        variable, items, template = loop.groups()
-        names = [item.strip().strip('"') for item in items.split(",")]
-        return [
-            _substitute(template.replace(f"local.prefixes[{variable}]", f"local.prefixes.{name}"), references)
-            for name in names
-        ]
-    return [_substitute(str(_unquoted(item)), references) for item in (raw if isinstance(raw, list) else [raw])]
-
-
-def render_policy(document: str, references: dict[str, str], *, path: Path = TERRAFORM_DIR / "lambda.tf") -> dict:
-    """The IAM JSON of ``data.aws_iam_policy_document.<document>`` with ``references`` substituted."""
-    with path.open() as handle:
-        parsed = hcl2.load(handle)
-    for entry in parsed.get("data", []):
-        body = entry.get('"aws_iam_policy_document"', entry.get("aws_iam_policy_document", {}))
-        found = body.get(f'"{document}"', body.get(document))
-        if found is not None:
-            break
-    else:
-        raise KeyError(f"no aws_iam_policy_document {document} in {path}")
-    statements = []
-    for raw in found["statement"]:
-        statement: dict[str, Any] = {
-            "Sid": _unquoted(raw.get("sid", "")),
-            "Effect": _unquoted(raw.get("effect", "Allow")),
-            "Action": [_unquoted(a) for a in raw["actions"]],
-            "Resource": _values(raw["resources"], references),
-        }
-        conditions: dict[str, dict[str, list[str]]] = {}
-        for condition in raw.get("condition", []):
-            test, variable = _unquoted(condition["test"]), _unquoted(condition["variable"])
-            conditions.setdefault(test, {})[variable] = _values(condition["values"], references)
-        if conditions:
-            statement["Condition"] = conditions
-        statements.append(statement)
-    return {"Version": "2012-10-17", "Statement": statements}
+REGION = "us-east-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +126,20 @@ def required_permissions(
         case "kinesis", "PutRecords" | "PutRecord" | "ListShards" | "DescribeStreamSummary" | "DescribeStream":
             stream = params.get("StreamARN") or f"arn:aws:kinesis:{region}:{account}:stream/{params['StreamName']}"
             yield Permission(f"kinesis:{operation}", stream)
+        case "kinesis", "GetShardIterator" | "GetRecords":
+            # GetRecords names its stream only by StreamARN; a call without it cannot be checked here.
+            stream = params.get("StreamARN") or f"arn:aws:kinesis:{region}:{account}:stream/{params['StreamName']}"
+            yield Permission(f"kinesis:{operation}", stream)
+        case "sqs", "GetQueueAttributes":
+            yield Permission("sqs:GetQueueAttributes", _queue_arn(params["QueueUrl"], region=region, account=account))
+        case "sns", "Publish":
+            yield Permission("sns:Publish", params["TopicArn"])
+        case "secretsmanager", "GetSecretValue":
+            if not params["SecretId"].startswith("arn:"):
+                raise LookupError(f"secret read by name {params['SecretId']!r}: its ARN (and suffix) is unknown here")
+            yield Permission("secretsmanager:GetSecretValue", params["SecretId"])
+        case "sts", "GetCallerIdentity":
+            return  # needs no permission: AWS answers it even under an explicit deny
         case "sqs", "GetQueueUrl":
             yield Permission("sqs:GetQueueUrl", _queue_arn(params["QueueName"], region=region, account=account))
         case "sqs", "SendMessage" | "ReceiveMessage" | "DeleteMessage" | "ChangeMessageVisibility":
@@ -202,3 +148,48 @@ def required_permissions(
             raise LookupError(
                 f"no IAM mapping for {service}:{operation}: add it from the Service Authorization Reference"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    principal: str
+    service: str
+    operation: str
+    permission: Permission
+
+
+def references_of(resources: StackResources, *, database_secret_arn: str | None = None) -> dict[str, str]:
+    """The local ARNs of ``resources`` for every reference the policy documents make."""
+    return local_references(
+        bucket=resources.bucket,
+        file_drops_queue_arn=resources.file_drops_queue_arn,
+        stream_arn=resources.stream_arn,
+        scorer_dlq_arn=resources.scorer_dlq_arn,
+        alert_topic_arn=resources.alert_topic_arn,
+        database_secret_arn=database_secret_arn,
+        region=REGION,
+    )
+
+
+def denials(log: CallLogFile, *, region: str, account: str) -> list[Denial]:
+    """Every permission a component's recorded call needs that its exact deployed policy does not grant
+    (calls of the operator, the harness, are not a component's)."""
+    found = []
+    for call in log.calls:
+        principal = call["principal"]
+        if principal == OPERATOR:
+            continue
+        policy = log.policies[principal]
+        for permission in required_permissions(
+            call["service"], call["operation"], call["params"], region=region, account=account
+        ):
+            if not is_allowed(policy, permission):
+                found.append(Denial(principal, call["service"], call["operation"], permission))
+    return found
+
+
+def operations_by_principal(log: CallLogFile) -> dict[str, set[str]]:
+    made: dict[str, set[str]] = {}
+    for call in log.calls:
+        made.setdefault(call["principal"], set()).add(f"{call['service']}:{call['operation']}")
+    return made

@@ -26,8 +26,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(*, backend_store_uri: str, artifacts: Path, log_path: Path) -> Iterator[str]:
-    """A real ``mlflow server`` on a free port, healthy before the URL is yielded, stopped afterwards."""
+def mlflow_server(
+    *, backend_store_uri: str, artifacts: Path | str, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A real ``mlflow server`` on a free port, healthy before the URL is yielded, stopped afterwards;
+    ``artifacts`` is a folder or an ``s3://`` URI the server proxies artifacts to."""
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("mlflow")),
@@ -46,7 +49,7 @@ def mlflow_server(*, backend_store_uri: str, artifacts: Path, log_path: Path) ->
     with served(
         command,
         log_path=log_path,
-        env=MLFLOW_SERVER_SETTINGS,
+        env={**MLFLOW_SERVER_SETTINGS, **(env or {})},
         port=port,
         health_path="/health",
         timeout=MLFLOW_START_TIMEOUT_SECONDS,

@@ -36,6 +36,7 @@ class StackResources:
     file_drops_queue_url: str
     file_drops_queue_arn: str
     scorer_dlq_url: str
+    scorer_dlq_arn: str
     alert_topic_arn: str
     alerts_outbox_url: str
 
@@ -74,7 +75,7 @@ def provision(settings: Settings | None = None, *, shards: int = STREAM_SHARDS) 
         VisibilityTimeout=str(mappings["producer"]["visibility_timeout_seconds"]),
         RedrivePolicy=json.dumps(redrive),
     )
-    scorer_dlq_url, _ = _queue(SCORER_DLQ)
+    scorer_dlq_url, scorer_dlq_arn = _queue(SCORER_DLQ)
     s3.put_bucket_notification_configuration(
         Bucket=settings.bucket,
         NotificationConfiguration={
@@ -99,6 +100,7 @@ def provision(settings: Settings | None = None, *, shards: int = STREAM_SHARDS) 
         file_drops_queue_url=drops_url,
         file_drops_queue_arn=drops_arn,
         scorer_dlq_url=scorer_dlq_url,
+        scorer_dlq_arn=scorer_dlq_arn,
         alert_topic_arn=topic_arn,
         alerts_outbox_url=outbox_url,
     )

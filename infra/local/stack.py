@@ -20,8 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from churn_common.aws import client
+from churn_common.aws import client, forget_clients
+from churn_common.aws import session as aws_session
 from churn_common.settings import Settings, get_settings
+from infra.local.aws_call_log import AwsCallLog
+from infra.local.child_processes import ChildRegistry, end_leftovers
+from infra.local.database_secret import store_database_secret
 from infra.local.lambda_service import (
     CheckpointStore,
     Handler,
@@ -29,7 +33,23 @@ from infra.local.lambda_service import (
     LambdaService,
     SqsEventSource,
 )
+from infra.local.policy_documents import (
+    DEPLOYED_ROLES,
+    Policy,
+    deployed_policy,
+    for_emulator,
+    local_references,
+)
 from infra.local.prefect_runs import release_stale_monitor_runs
+from infra.local.principals import (
+    MONITOR,
+    OPERATOR,
+    AccessKey,
+    create_principals,
+    enforce_iam,
+    sign_as_principals,
+    write_credentials_file,
+)
 from infra.local.resources import StackResources, event_source_mappings, provision
 
 log = logging.getLogger(__name__)
@@ -47,17 +67,30 @@ PREFECT_DRAIN_TIMEOUT_SECONDS = 15
 LAMBDA_STOP_TIMEOUT_SECONDS = 120
 LOGGED_PACKAGES = ("infra", "producer", "stream_scorer")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CALL_LOG_FILE = "aws-calls.json"
+CREDENTIALS_FILE = "aws-credentials"
+# Set while the stack runs as the deployed roles, restored at its stop.
+ROLE_ENVIRONMENT = ("DATABASE_SECRET_ARN", "AWS_SESSION_TOKEN")
 
 HandlerWrapper = Callable[[str, Handler], Handler]
 CheckpointStoreFactory = Callable[[Path], CheckpointStore]
+PolicyEdit = Callable[[dict[str, Policy]], dict[str, Policy]]
 
 
 def unwrapped(_function_name: str, handler: Handler) -> Handler:
     return handler
 
 
+def unedited(policies: dict[str, Policy]) -> dict[str, Policy]:
+    return policies
+
+
 def checkpoints_path(settings: Settings) -> Path:
     return settings.local_state_dir / "lambda" / "checkpoints.json"
+
+
+def credentials_path(settings: Settings) -> Path:
+    return settings.local_state_dir / CREDENTIALS_FILE
 
 
 def local_environment(settings: Settings) -> dict[str, str]:
@@ -102,8 +135,12 @@ def _require_free_port(port: int, setting: str, user: str) -> None:
             ) from None
 
 
+def emulator_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.local_aws_port}"
+
+
 def _reset_emulator(settings: Settings) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{settings.local_aws_port}/moto-api/reset", method="POST")
+    request = urllib.request.Request(f"{emulator_url(settings)}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
 
@@ -130,23 +167,31 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         wrap_handler: HandlerWrapper = unwrapped,
         serve_monitor: bool = True,
         checkpoint_store: CheckpointStoreFactory = CheckpointStore,
+        edit_policies: PolicyEdit = unedited,
     ) -> None:
         """``wrap_handler(function_name, handler)`` returns what the Lambda service invokes instead of each
         handler: benchmarks observe invocations through it (the handlers themselves stay the real ones).
         ``serve_monitor=False`` starts the Prefect server without the scheduled monitor deployment, for
         callers that run the monitor flow themselves; ``checkpoint_store`` opens the shard checkpoints (a
-        chaos run hands in one that dies between a commit and its checkpoint)."""
+        chaos run hands in one that dies between a commit and its checkpoint); ``edit_policies`` changes the rendered
+        policies before the principals get them (a test removes a statement and sees the call it allowed fail)."""
         self._with_prefect = with_prefect
         self._wrap_handler = wrap_handler
         self._serve_monitor = serve_monitor
         self._checkpoint_store = checkpoint_store
+        self._edit_policies = edit_policies
         self._moto = None
         self._lambda: LambdaService | None = None
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._children: ChildRegistry | None = None
         self._log_dir = log_dir
         self.resources: StackResources | None = None
         self._started_at = datetime.now(tz=UTC)
         self._saved_environment: dict[str, str | None] = {}
+        self._keys: dict[str, AccessKey] = {}
+        self._call_log: AwsCallLog | None = None
+        self._policies: dict[str, Policy] = {}
+        self._enforcing = False
 
     @property
     def lambda_service(self) -> LambdaService:
@@ -158,16 +203,18 @@ class LocalStack(AbstractContextManager["LocalStack"]):
 
         self._started_at = datetime.now(tz=UTC)
         settings = get_settings()
+        # A stack killed hard may have left servers holding the ports: what it recorded as its own is ended.
+        end_leftovers(settings.local_state_dir)
         # Before anything starts: on a busy port the emulator only logs "Port ... is in use" and the wait
         # for it hangs, and the Prefect server would fail only after its start-up timeout.
         _require_free_port(settings.local_aws_port, "LOCAL_AWS_PORT", "the AWS emulator")
         if self._with_prefect:
             _require_free_port(settings.local_prefect_port, "LOCAL_PREFECT_PORT", "the Prefect server")
         environment = local_environment(settings)
-        self._saved_environment = {key: os.environ.get(key) for key in environment}
+        self._saved_environment = {key: os.environ.get(key) for key in (*environment, *ROLE_ENVIRONMENT)}
         os.environ.update(environment)
         get_settings.cache_clear()
-        client.cache_clear()
+        forget_clients()
         settings = get_settings()
         self._log_dir = self._log_dir or settings.local_state_dir / "logs"
         self._log_dir.mkdir(parents=True, exist_ok=True)
@@ -181,10 +228,50 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         _reset_emulator(settings)
         checkpoints_path(settings).unlink(missing_ok=True)
         self.resources = provision(settings)
+        if settings.local_iam_enforced:
+            self._run_as_deployed_roles(settings, self.resources)
         self._start_lambda_service(settings, self.resources)
         if self._with_prefect:
             self._start_prefect(settings)
         return self
+
+    @property
+    def call_log_path(self) -> Path:
+        return get_settings().local_state_dir / CALL_LOG_FILE
+
+    def _run_as_deployed_roles(self, settings: Settings, resources: StackResources) -> None:
+        """One emulator principal per component holding the policy Terraform grants it, this process's session
+        signing as whichever one a thread acts as, and the emulator enforcing IAM from here on."""
+        secret_arn = store_database_secret(settings)
+        if secret_arn:
+            os.environ["DATABASE_SECRET_ARN"] = secret_arn
+        references = local_references(
+            bucket=resources.bucket,
+            file_drops_queue_arn=resources.file_drops_queue_arn,
+            stream_arn=resources.stream_arn,
+            scorer_dlq_arn=resources.scorer_dlq_arn,
+            alert_topic_arn=resources.alert_topic_arn,
+            database_secret_arn=secret_arn,
+            region=settings.aws_region,
+        )
+        self._policies = self._edit_policies({name: deployed_policy(name, references) for name in DEPLOYED_ROLES})
+        emulated = {name: for_emulator(policy) for name, policy in self._policies.items()}
+        self._keys = create_principals(client("iam"), emulated)
+        forget_clients()
+        get_settings.cache_clear()
+        sign_as_principals(aws_session(), self._keys)
+        self._call_log = AwsCallLog()
+        self._call_log.attach(aws_session())
+        # Clients the harness creates itself (boto3 directly) sign as the operator; other shells read its key.
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # a user's key signs without one
+        os.environ.update(self._keys[OPERATOR].environment())
+        write_credentials_file(credentials_path(settings), self._keys)
+        enforce_iam(emulator_url(settings))
+        self._enforcing = True
+
+    def principal_environment(self, principal: str) -> dict[str, str]:
+        """The credentials a process running as ``principal`` gets (empty when IAM is not enforced)."""
+        return self._keys[principal].environment() if principal in self._keys else {}
 
     def restart_lambda_service(self) -> None:
         """Stop the Lambda service (every poller thread ended) and start a fresh one, which resumes from the
@@ -224,16 +311,13 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         service.start()
         self._lambda = service
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, args: list[str], *, principal: str = OPERATOR) -> subprocess.Popen[bytes]:
         assert self._log_dir is not None
         log_file = (self._log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            args,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-            cwd=REPO_ROOT,
-            start_new_session=True,
+        # Under a supervisor that ends the child's whole process group when this process dies, even by SIGKILL.
+        self._children = self._children or ChildRegistry(get_settings().local_state_dir)
+        process = self._children.spawn(
+            args, stdout=log_file, cwd=REPO_ROOT, env={**os.environ, **self.principal_environment(principal)}
         )
         self._processes.append(process)
         return process
@@ -252,21 +336,32 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         if released := release_stale_monitor_runs(self._started_at):
             log.warning("%d monitor run(s) left unfinished by an earlier stack marked crashed", released)
         if self._serve_monitor:
-            self._spawn("batch-monitor", [sys.executable, "-m", "batch_monitor.serve"])
+            self._spawn("batch-monitor", [sys.executable, "-m", "batch_monitor.serve"], principal=MONITOR)
 
     def stop(self) -> None:
         if self._lambda is not None:
             self._lambda.stop()
         if self._with_prefect:
             _drain_prefect_workers()
+        # Each supervisor passes the SIGTERM on to its group once (a second one makes uvicorn skip its graceful
+        # shutdown), and kills what is left of the group after its grace; the SIGKILL here is the last resort.
         for process in reversed(self._processes):
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)
         for process in self._processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        if self._children is not None:
+            self._children.forget()
+        if self._call_log is not None:
+            self._call_log.write(self.call_log_path, policies=self._policies)
+        if self._enforcing:
+            # The emulator's settings are process-wide: an emulator started later in this process starts open.
+            enforce_iam(emulator_url(get_settings()), enabled=False)
+            credentials_path(get_settings()).unlink(missing_ok=True)
+            self._enforcing = False
         if self._moto is not None:
             self._moto.stop()
         for key, value in self._saved_environment.items():
@@ -275,7 +370,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
-        client.cache_clear()
+        forget_clients()
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -62,11 +62,11 @@ def run() -> dict[str, Any]:
         )
         if TIMEOUT_SECONDS:
             os.environ["LOCAL_PRODUCER_TIMEOUT_SECONDS"] = TIMEOUT_SECONDS
-        from churn_common.aws import client
+        from churn_common.aws import forget_clients
         from churn_common.settings import get_settings
 
         get_settings.cache_clear()
-        client.cache_clear()
+        forget_clients()
         return _run(state)
 
 

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from churn_common.aws import client
+from churn_common.aws import client, forget_clients
 from churn_common.settings import get_settings
 from churn_common.wire import encode
 from tests.local_servers import free_port
@@ -96,7 +96,7 @@ def serve_emulator(port: str) -> None:
 
 def _reset_clients() -> None:
     get_settings.cache_clear()
-    client.cache_clear()
+    forget_clients()
 
 
 def _child(*args: str) -> list[str]:

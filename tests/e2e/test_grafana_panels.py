@@ -26,16 +26,20 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import Engine, func, select, text
 
-from churn_common.aws import client
+from churn_common.aws import client, forget_clients
 from churn_common.database import dispose_engine, get_engine, predictions, rejected_records
 from churn_common.registry import configure_mlflow
 from churn_common.settings import get_settings
 from churn_common.wire import encode
 from data.churn_csv import read_churn_csv, write_churn_csv
 from data.synthetic import generate, strong_drift
+from infra.local.aws_call_log import CallLogFile, read_call_log
+from infra.local.policy_documents import LOCAL_ACCOUNT, MONITOR, PRODUCER, STREAM_SCORER
+from infra.local.principals import acting_as
 from tests.conftest import training_data_path
 from tests.factories import customer_record
 from tests.grafana_macros import TimeRange, expand_macros
+from tests.iam_policy import REGION, denials, operations_by_principal
 from tests.local_servers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -103,6 +107,7 @@ class PipelineRun:
     rows_scored: int
     scorer_rejects: int
     windows: int
+    calls: CallLogFile
 
 
 def _panel_queries() -> list[tuple[str, str, str, str]]:
@@ -181,7 +186,7 @@ def pipeline(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
             }.items():
                 patch.setenv(key, value)
             get_settings.cache_clear()
-            client.cache_clear()
+            forget_clients()
             load_reference.cache_clear()
             model = train_and_register(data_path=training_data_path())
             engine = get_engine(database_url)
@@ -195,7 +200,9 @@ def pipeline(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
                 for i, payload in enumerate(POISON_RECORDS):
                     kinesis.put_record(StreamName=stack.resources.stream_name, Data=payload, PartitionKey=f"p{i}")
                 _wait_for_rejects(engine, len(POISON_RECORDS))
-                summary = monitor_windows(now=datetime.now(tz=UTC) + timedelta(seconds=WINDOW_SECONDS + 2))
+                with acting_as(MONITOR):  # as the deployed worker's task role
+                    summary = monitor_windows(now=datetime.now(tz=UTC) + timedelta(seconds=WINDOW_SECONDS + 2))
+                call_log = stack.call_log_path
             with engine.connect() as connection:
                 rows = connection.execute(select(func.count()).select_from(predictions)).scalar_one()
             yield PipelineRun(
@@ -205,10 +212,11 @@ def pipeline(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
                 rows_scored=int(rows),
                 scorer_rejects=len(POISON_RECORDS),
                 windows=len(summary.windows),
+                calls=read_call_log(call_log),
             )
     finally:
         get_settings.cache_clear()
-        client.cache_clear()
+        forget_clients()
         load_reference.cache_clear()
         configure_mlflow()  # MLflow's process-wide URI back to the session's store
         dispose_engine(database_url)
@@ -326,3 +334,14 @@ def test_alert_and_retraining_panels(pipeline: PipelineRun) -> None:
     assert run["serving version"] == pipeline.model_version
     assert run["status"] == "kept"
     assert run["challenger version"] is not None
+
+
+def test_every_aws_call_of_the_run_is_allowed_by_the_callers_deployed_policy(pipeline: PipelineRun) -> None:
+    # GIVEN every AWS call the run made, by the component that made it (the emulator enforced what it can)
+    made = operations_by_principal(pipeline.calls)
+    # THEN the monitor and its retraining wrote their reports and published their alerts as the worker's role
+    assert {"s3:PutObject", "sns:Publish"} <= made[MONITOR]
+    assert {"kinesis:PutRecords", "s3:GetObject"} <= made[PRODUCER]
+    assert {"kinesis:GetRecords", "sqs:SendMessage"} & made[STREAM_SCORER]
+    # AND each is allowed by the exact policy Terraform renders, conditions and ARNs included
+    assert denials(pipeline.calls, region=REGION, account=LOCAL_ACCOUNT) == []

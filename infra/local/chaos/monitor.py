@@ -23,6 +23,7 @@ from batch_monitor.flow import monitor_windows
 from batch_monitor.windows import as_utc
 from churn_common.database import monitoring_windows
 from infra.local.chaos.reconcile import EvaluationKey
+from infra.local.principals import MONITOR, acting_as
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class ScheduledMonitor:
         started = time.monotonic()
         try:
             # Run logs stay local: the stack's Prefect server stops with the run, before they could all be shipped.
-            with temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False}):
+            with temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False}), acting_as(MONITOR):
                 monitor_windows(now=now, window_seconds=self.window_seconds, lateness_seconds=self.lateness_seconds)
         except Exception as exc:
             self.failed_runs += 1

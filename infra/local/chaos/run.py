@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
 from churn_common.aws import CLIENT_CONFIG, client
+from churn_common.aws import session as aws_session
 from churn_common.database import get_engine
 from churn_common.settings import environment_overrides, get_settings
 from infra.local.chaos.injectors import (
@@ -113,7 +113,8 @@ class ChaosRun:
     def run(self) -> ChaosResult:
         settings = get_settings()
         kinesis = client("kinesis")
-        passthrough = boto3.session.Session().client("kinesis", region_name=settings.aws_region, config=CLIENT_CONFIG)
+        # From the shared session: the entries it puts are signed as whoever put them (the producer, the simulator).
+        passthrough = aws_session().client("kinesis", region_name=settings.aws_region, config=CLIENT_CONFIG)
         throttle = PutRecordsThrottle(self.plan, passthrough=passthrough)
         throttle.install(kinesis)
         writer = PoisoningWriter(poison=self.plan.poison, stream_name=settings.stream_name, kinesis=kinesis)

@@ -10,8 +10,10 @@ import pytest
 from moto.moto_api._internal.models import moto_api_backend
 
 from churn_common.aws import client
+from churn_common.settings import get_settings
 from infra.local.lambda_service import Handler
-from infra.local.stack import LocalStack
+from infra.local.principals import read_credentials_file
+from infra.local.stack import LocalStack, credentials_path
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -40,10 +42,14 @@ def test_stack_provisions_terraform_names_and_restores_the_environment(env, tmp_
         assert client("s3").get_bucket_versioning(Bucket="churn-pipeline-data")["Status"] == "Enabled"
         # AND the Lambda service polls the queue and both shards
         assert set(stack.lambda_service.stats) == {"producer", "stream_scorer"}
-        # AND localstack-client reaches the same emulator
+        # AND localstack-client reaches the same emulator, signing with the operator's key the stack wrote
         import localstack_client.session
 
-        streams = localstack_client.session.Session().client("kinesis").list_streams()["StreamNames"]
+        key = read_credentials_file(credentials_path(get_settings()))
+        session = localstack_client.session.Session(
+            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key, aws_session_token=None
+        )
+        streams = session.client("kinesis").list_streams()["StreamNames"]
         assert streams == ["customer-records"]
     # THEN afterwards the environment is as it was
     assert os.environ.get("AWS_ENDPOINT_URL") == before

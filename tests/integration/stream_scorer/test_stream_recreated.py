@@ -70,17 +70,10 @@ def test_a_redelivery_to_a_warm_scorer_is_no_collision(aws, database_url: str, m
 
 def test_the_scorer_calls_only_what_its_deployed_policy_allows(aws, database_url: str, models: ModelCache) -> None:
     # GIVEN the scorer's policy as Terraform renders it for the local stream, and its Kinesis client recorded
-    from tests.iam_policy import CallRecorder, is_allowed, render_policy, required_permissions
+    from infra.local.policy_documents import render_policy
+    from tests.iam_policy import CallRecorder, is_allowed, references_of, required_permissions
 
-    policy = render_policy(
-        "stream_scorer",
-        {
-            "module.stream.arn": aws.stream_arn,
-            "module.scorer_dlq.arn": "arn:aws:sqs:us-east-1:123456789012:stream-scorer-dlq",
-            "local.database_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
-            "aws_kms_key.main.arn": "arn:aws:kms:us-east-1:123456789012:key/local",
-        },
-    )
+    policy = render_policy("stream_scorer", references_of(aws))
     recorder = CallRecorder()
     kinesis = client("kinesis")
     recorder.attach(kinesis)
