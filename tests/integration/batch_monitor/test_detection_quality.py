@@ -36,15 +36,18 @@ def test_calm_windows_raise_nothing_and_a_shift_is_flagged_within_two_windows(  
     monitor_env, put_stream, engine, drift, expected_kinds
 ) -> None:
     # GIVEN five reference-like windows in a row, each monitored as it closes
+    consumed = 0
     for i in range(CALM_WINDOWS):
         put_stream(window=window_at(i), n_rows=ROWS_PER_WINDOW, seed=100 + i)
         summary = monitor_windows(now=closed_after(window_at(i)))
         assert [w.status for w in summary.windows] == ["evaluated"]
+        assert summary.detector is not None
+        consumed += summary.detector.consumed
     # THEN no alert of any kind was raised, recorded or sent, and the detector saw every prediction
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(alerts)).scalar_one() == 0
     assert outbox_messages(monitor_env.alerts_outbox_url) == []
-    assert summary.detector is not None
+    assert consumed == CALM_WINDOWS * ROWS_PER_WINDOW
 
     # WHEN the customers shift and two more windows are monitored as they close
     shifted = [window_at(CALM_WINDOWS), window_at(CALM_WINDOWS + 1)]
