@@ -1,74 +1,14 @@
 """One window of predictions against its model version's reference: data drift, prediction drift, quality.
 
-Drift method. Every feature is compared with the **normed Wasserstein distance** (the earth mover's
-distance divided by the reference's standard deviation, i.e. "how far, in reference standard deviations,
-did the distribution move"), with a threshold of **0.25**. All 13 features are numeric codes (counts,
-money, ordinal steps, 0/1 or 1/2 flags), so one effect-size scale fits all of them: for a two-valued flag the
-score is the change of its rate divided by the flag's standard deviation.
+Every feature, and the churn probability, is compared with the normed Wasserstein distance (how far, in
+reference standard deviations, the distribution moved) at ``COLUMN_DRIFT_THRESHOLD``: one effect-size scale
+fits all 13 features, as all are numeric codes, and a threshold above the sampling noise of small windows
+judges a few hundred rows and many thousand alike, where Evidently's defaults and p-value tests do not.
+Drift is judged on a uniform, repeatable sample of at most ``SAMPLE_ROWS`` records (quantile summaries go to
+Evidently); row counts and quality are never sampled. Quality is computed from labels when at least
+``min_rows`` labelled rows hold both classes, else estimated (:mod:`batch_monitor.performance_estimation`).
 
-Why not Evidently's default: with a reference of more than 1,000 rows it uses the normed Wasserstein
-distance for many-valued columns and Jensen-Shannon for few-valued ones, both at 0.1. A threshold of 0.1
-sits inside the sampling noise of a window of a few hundred rows, so "drift" then mostly measures the
-window size. P-value tests (KS, chi-squared) have the opposite problem: their sensitivity grows with the
-window, flagging harmless shifts in large windows. A distance with a threshold above the small-window noise
-behaves the same from a few hundred to many thousand rows.
-
-Measured share of drifted columns against ``customer_churn_0`` as reference (1,050 rows); bootstrap windows
-are ``data.synthetic.generate(base=...)`` resamples of the reference, 20 per size, "strong drift" is
-``strong_drift()`` (10 columns moved by about one standard deviation), "half" the same at strength 0.5:
-
-==============================  ======================  ==============================
-current data                    default method          this method
-==============================  ======================  ==============================
-customer_churn_1 (1,050 rows)   7/13 = 0.54             2/13 = 0.15
-customer_churn_2 (1,050 rows)   7/13 = 0.54             3/13 = 0.23
-synthetic_1 / _2 / _3           0.08 / 0.15 / 0.08      0 / 0 / 0
-bootstrap, 50 rows              --                      max 0.38, mean 0.11
-bootstrap, 200 / 1,000 / 3,000  --                      max 0 at every size
-strong drift, 50 to 3,000 rows  --                      min 0.85 at every size
-half that drift, 50 rows        --                      min 0.77 (0.85 from 200 rows)
-==============================  ======================  ==============================
-
-Per column, reference-like noise stays below 0.22 at 200 rows (0.10 at 1,000) while strong drift scores
-0.7 to 1.1. Against the bundled ``data/samples/reference.csv`` (3,000 synthetic rows) the reference-like
-sample scores 0/13 and the drifted sample 11/13 (both methods agree on these clear cases).
-
-``customer_churn_1`` and ``customer_churn_2`` are not a "close" and a "drifted" file: both differ from the
-training split in the same few columns, in opposite directions (call failures by about five, subscription
-length by two months, charge amount and age group by up to one step): 0.53 and 0.73 reference standard
-deviations for call failures, 0.29 and 0.46 for the charge amount. The other columns move by about 0.1,
-which is exactly where the default threshold sits, hence its 7/13 for both. This method flags the columns
-that really moved and keeps the dataset-level verdict (share > 0.5) for broad shifts.
-
-Large windows. Drift is judged on at most ``SAMPLE_ROWS`` = 100,000 records of a window
-(:mod:`batch_monitor.window_data`): above that, the database keeps the records whose hashed record id falls
-below ``100,000 / rows`` of the key space, a uniform sample that is the same on every run and keeps all
-copies of a re-sent record together (:mod:`batch_monitor.sample_keys`). Row counts and quality are never
-sampled: the database counts every record per (label, prediction), which gives the exact confusion counts
-(:mod:`batch_monitor.quality`). Evidently then compares 20,000-point quantile summaries of each column with
-the reference instead of the rows (:mod:`batch_monitor.summary`, error below 0.0001), because its run time
-grows with the rows while the scores depend only on each column's distribution.
-
-Why a sample: reading a million rows into Python takes longer than the five seconds a window may take
-(about 6 s from SQLite), and plain Evidently on them takes 20 to 25 s and 1.3 GB. Exact per-column
-histograms in SQL cost 14 grouped scans (Postgres' GROUPING SETS: 1.9 s for one million rows; SQLite has
-none). Why it is enough: the sampling error of a score is about 1.1 / sqrt(n) reference standard deviations
-(measured, worst column of the churn data): 0.003 for 100,000 of a million records, against verdicts decided
-at 0.25. In the test scenarios at a million rows (reference-like, strong and half-strength drift, and the
-real ``customer_churn_1`` / ``_2`` tiled) every score is about four standard errors or more from the
-threshold: the nearest is 0.237 (subscription length and age in the two real files), and in 300 samples
-of 100,000 records of those windows no verdict changed (largest score change 0.010). A column within about
-0.01 of the threshold can come out either way; its distribution moved by a quarter of a standard deviation,
-give or take a difference the threshold was never meant to resolve.
-
-The churn probability uses the same distance and threshold (prediction drift, an alert of its own). The
-reference holds the training rows scored in-sample, so its probabilities are a little sharper than live ones;
-the threshold leaves room for that: against ``customer_churn_0``, windows of 300 rows resampled from it (20
-per size) score at most 0.12, its holdout rows 0.12, the unseen ``customer_churn_1`` / ``_2`` 0.05 / 0.08, while
-a surge of complaints (``generate(drift={"complains": 1.0})``) scores 0.50. ``strong_drift()`` scores only about
-0.21: the model's output hardly moves when those ten columns do, which is what the feature drift is for.
-Classification quality needs labels: it is computed on the labelled rows when there are at least ``min_rows``
-of them and both classes occur (without, it is estimated: :mod:`batch_monitor.performance_estimation`).
+Design notes: docs/batch_monitor.md#drift-method (measurements, sampling error, prediction drift)
 """
 
 from __future__ import annotations

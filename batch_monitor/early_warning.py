@@ -5,25 +5,13 @@ order (``scored_at``, then ``event_id``), per model version (a new version may w
 Every ``BLOCK_ROWS`` predictions of a version make one block mean, the detector's observation
 (:mod:`batch_monitor.page_hinkley`); a detected shift is an ``early_warning`` alert in the ledger.
 
-Each prediction is consumed once: the detector's state, the unfinished block of each version and the position
-of the last consumed prediction (the watermark) are one row of ``detector_state``, written in the transaction
-that records the alerts of the same stretch and guarded by a revision number, so a restart continues where
-the last run stopped and gives the same result as an uninterrupted run; a second run at the same time changes
-nothing. Predictions are read up to ``until`` (now less the lateness): a scorer batch is stamped before it is
-committed, and one committed after the watermark passed its time would not be seen.
+Each prediction is consumed once: the detector's state and watermark are one row of ``detector_state``,
+written in the transaction that records the alerts and guarded by a revision number, so a restart gives the
+same result as an uninterrupted run and a concurrent run changes nothing. Predictions are read up to
+``until`` (now less the lateness), as a scorer batch is stamped before it is committed. A detector with no
+state starts from the last ``FRESH_START_ROWS`` predictions: an early warning is about now.
 
-A detector with no state (a new deployment, a new model name) starts with the last ``FRESH_START_ROWS``
-predictions, not the whole history: an early warning is about now, a shift of last month is not news, and
-a first run over months of predictions would take as long as it took to score them. Ten thousand
-predictions are 200 block means, enough for the detector to learn the current level before it judges.
-
-Parameters, measured on the churn data (training data resampled and scored by the model trained on it, and
-the same for the bundled synthetic reference): blocks of 50, tolerance 0.5 and threshold 10 (in standard
-deviations of a block mean) gave no alarm in 40 stationary streams of 50,000 predictions each, per reference,
-and found a surge of complaints (``generate(drift={"complains": 1.0})``, mean churn probability 0.17 -> 0.34)
-after a median of 200 to 250 predictions (at most 350). A threshold of 8 raised 3 false alarms in those
-streams; a tolerance of 0.25 raised 4 to 7. Shifts of the mean by less than about 0.04 go unnoticed: that is
-the windows' work (drift of the churn probability against the reference).
+Design notes: docs/batch_monitor.md#early-warning (parameters and their measurements)
 """
 
 from __future__ import annotations

@@ -1,20 +1,13 @@
 """The ``batch-monitor`` Prefect flow: every closed window not yet evaluated, or re-opened, oldest first.
 
-First the early-warning detector consumes every prediction scored since its last run, closed window or not
-(:mod:`batch_monitor.early_warning`). Then per window and model version: read its predictions (a uniform
-sample of a large window, with exact counts), compare them with that version's reference (Evidently),
-estimate its quality from the calibrated probabilities, put the HTML report in S3, judge each alert kind,
-record the window's alerts through each kind's episode (e-mail, held back by the cool-down, or recovered:
-:mod:`batch_monitor.episodes`), store the results. Alerts are published after the windows, from the ledger,
-so an alert recorded by a run that crashed goes out with the next one.
-A window that holds more records than its stored evaluation counted (rows that came after it was evaluated: a
-file that streamed for longer than the lateness) is re-opened: evaluated again, its results replacing the
-stored ones, its verdicts through the ledger again, which records (and e-mails) a kind once per window.
-A window whose evaluation fails stays pending (nothing is stored for it) and is retried by the next runs
-(until windows ``MONITOR_RETRY_SECONDS`` newer are evaluated: :func:`batch_monitor.windows.scan_start`, the
-horizon of re-opening too); the other windows are still evaluated, and the run ends failed so the failure is
-visible. A failing detector does not hold the windows back either. Last, rows older than the retention period
-are deleted, never those of a window not yet evaluated (:mod:`batch_monitor.retention`).
+Runs the early-warning detector, evaluates each window per model version, publishes alerts, then applies
+retention. Alerts are published from the ledger after the windows, so an alert recorded by a run that crashed
+goes out with the next one. A window that grew after its evaluation is re-opened and evaluated again (the
+ledger still records a kind once per window). A window whose evaluation fails stays pending and is retried
+by later runs, up to the horizon of :func:`batch_monitor.windows.scan_start`; the others are still evaluated
+and the run ends failed, so the failure is visible. Retention never deletes rows of an unevaluated window.
+
+Design notes: docs/batch_monitor.md#the-monitor-flow-step-by-step
 """
 
 from __future__ import annotations

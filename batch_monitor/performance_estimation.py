@@ -1,25 +1,14 @@
 """Confidence-based performance estimation (CBPE, as NannyML does it): a window's quality before its labels arrive.
 
-A calibrated churn probability is the chance that the customer churns, so each scored record contributes its
-probability to the expected true positives (when predicted churn) or false negatives (when not), and the rest
-to false positives or true negatives. The expected confusion counts give F1, precision, recall and accuracy by
-the same definitions as the counted ones (:mod:`batch_monitor.quality`); ROC AUC follows from the expected
-true and false positive rates along the model's ranking. The estimate holds while the relation between
-features and churn stays the one the model learnt (covariate shift is fine, concept change is invisible to it).
+Each scored record contributes its calibrated churn probability to the expected confusion counts, which give
+F1, precision, recall, accuracy and ROC AUC by the same definitions as the counted ones
+(:mod:`batch_monitor.quality`). The estimate holds while the relation between features and churn stays the
+one the model learnt: covariate shift is fine, concept change is invisible to it. Probabilities are
+calibrated by isotonic regression on the reference's holdout rows only (all rows without a split), as the
+model is sharper on the rows it was trained on. Alerts on an estimate need
+:data:`ESTIMATED_QUALITY_MIN_ROWS` rows, as small windows scatter.
 
-Calibration. XGBoost's probabilities are not calibrated, and the reference's own are sharper still on the rows
-it was trained on, so the map from probability to churn rate is an isotonic regression fitted on the
-reference's **holdout** rows only (all rows when a reference has no split). Measured on the churn data
-(1,050 rows, 263 holdout): on the unseen files ``customer_churn_1`` / ``_2`` the estimated F1 is 0.808 / 0.788
-against 0.769 / 0.793 realised; calibrating on all reference rows instead gives 0.897 / 0.854, the raw
-probabilities 0.860 / 0.823. On parametric synthetic data (6 models, 5 windows per case, labels drawn from
-the features so the relation holds) the mean absolute error of the estimated F1 is 0.020 at 1,000 rows and
-0.027 at 300 (raw probabilities: 0.033 and 0.040), 0.024 at 1,000 rows under ``strong_drift()``; the mean error
-of ROC AUC is at most 0.006. Platt scaling did as well; isotonic regression assumes no shape.
-
-Alerts on an estimate need :data:`ESTIMATED_QUALITY_MIN_ROWS` rows: of 200 windows of 60 rows resampled from
-``customer_churn_0``, 7 % had an estimated precision below 0.70 (the model's holdout precision is 0.77); of
-200 windows of 300 rows, none (lowest 0.73).
+Design notes: docs/batch_monitor.md#performance-estimation
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
 """Processing of one dropped object version, end to end, whatever event announced it.
 
-For each uploaded object version: stream it, validate every row, put the valid ones on Kinesis
-(KPL-aggregated), write the rejected ones with their reasons and a manifest, then move the version to the
-processed prefix. Outcomes per version:
+Every row of a readable file is sent or rejected; an unreadable file goes to the errored prefix and its
+message is acknowledged (retrying cannot help); a transient fault raises so the message is retried.
+Exactly once per version: the version the event names is read, and its move deletes that version only.
+Manifests are found by listing their prefix, never by reading a key that may not exist: S3 answers a
+missing key with 403, not 404, to a caller without ``s3:ListBucket`` on the whole bucket. A file too long
+for one invocation continues in a fresh one (:mod:`producer.continuation`).
 
-- readable file: every row is sent or rejected (``rows_read == records_sent + rows_rejected``);
-- unreadable file (unsupported type, empty, not UTF-8, no usable header, corrupt gzip): moved to the
-  errored prefix with the reason in its manifest; retrying cannot help, so the message is acknowledged;
-- transient fault (S3, Kinesis after its retries): raised, so the message is retried later
-  (deterministic record ids make the repeat visible, not double-counted).
-
-Exactly once per version: the version the event names is read (not whatever is current at the key), its
-manifest key is derived from its content and version, a delivery whose manifest exists only completes
-the move, and the move deletes that version only, so a newer upload under the same key stays for its own
-notification. Manifests are found by listing their prefix, never by reading a key that may not exist:
-S3 answers a missing key with 403, not 404, to a caller without ``s3:ListBucket`` on the whole bucket.
-
-Any size: when the invocation nears its timeout, the segment ends at a line boundary, everything read so
-far is sent and counted, and the rest is handed to a fresh invocation (:mod:`producer.continuation`).
+Design notes: docs/producer.md#one-object-version-end-to-end
 """
 
 from __future__ import annotations

@@ -1,19 +1,13 @@
 """Lambda entry point of the producer: ``producer.handler.lambda_handler``.
 
 Each object an event names is processed by :class:`producer.file_processor.FileProcessor`. How a failure
-is reported depends on how the event arrived, so the event's delivery is recognised first (one table):
+is reported depends on how the event arrived, so the delivery is recognised first: in an SQS event each
+message succeeds or fails on its own (a message that can never name an object is acknowledged after one
+error line); a direct S3 or EventBridge event raises on failure, so Lambda's retries and on-failure
+destination apply; anything else raises :class:`~producer.s3_events.NotificationError`, so a misconfigured
+trigger or manual call sees its failure.
 
-- an SQS event (ReportBatchItemFailures), whose bodies are S3 notifications, SNS envelopes of them,
-  EventBridge S3 events, or the producer's own continuations of a file too long for one invocation
-  (:mod:`producer.continuation`): each message succeeds or fails on its own. A message whose processing fails is a
-  batch item failure, retried by SQS and dead-lettered after the queue's maxReceiveCount. A message whose
-  body can never name an object (not JSON, or no shape the producer knows) is acknowledged after one error
-  line: retrying cannot change it, and as it names no object, no file is lost by dropping it.
-- an S3 event or an EventBridge S3 event invoking the function directly (asynchronously): a processing
-  failure raises, so Lambda's own retries and its on-failure destination or DLQ apply.
-- anything else raises :class:`~producer.s3_events.NotificationError` after one error line: the event
-  comes from a misconfigured trigger or a manual call, whose caller must see the failure; and an
-  asynchronous one lands in the on-failure destination where it can be looked at, rather than vanishing.
+Design notes: docs/producer.md#failure-reporting-per-delivery
 """
 
 from __future__ import annotations

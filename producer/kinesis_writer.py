@@ -1,27 +1,15 @@
 """KPL-compatible aggregation per destination shard, PutRecords within the API limits, retries of
 exactly the entries that failed, and order kept per shard.
 
-A customer record is ~80 bytes; sent one per Kinesis record, a shard would be capped by its 1,000
-records/s. Packed into aggregates of up to ``max_aggregate_bytes`` the byte limit (1 MB/s) binds
-instead. Kinesis routes an aggregate by its own key, so every aggregate holds records of one shard
-only and carries that shard's starting hash key as ExplicitHashKey.
-
-Order per shard: PutRecords does not stop at a failed entry, so two entries of one shard in one call
-could land out of order when the first one fails and is retried. Each call therefore carries at most
-one aggregate per shard, and a shard's next aggregate goes out only once its previous one is
-acknowledged. One call is in flight at a time, on a worker thread, while the caller keeps
-aggregating: the network wait overlaps the CPU work instead of adding to it. Memory stays bounded
-whatever the number of records: one open aggregate per shard, a queue of at most two more per shard
-(and at most one call's worth), and the call in flight.
-
-Aggregate size: with one aggregate per shard per round trip, a shard takes at most ``aggregate size /
-round trip`` from one writer. At the KPL's default of 50 KiB that is 1 MB/s (the shard's limit) only
-while a PutRecords round trip stays under 50 ms, and every 100,000 records cost about 100 calls; at
-256 KiB a shard stays saturable up to 250 ms and the calls drop fivefold, while a retried aggregate
-still re-sends only a quarter of a shard's per-second budget. (The KPL itself puts several aggregates
-of a shard in one call and gives up strict order on retries, so small aggregates cost it less.)
+Records are aggregated so that a shard's byte limit binds rather than its record count; each aggregate
+holds records of one shard only, sent with that shard's starting hash key as ExplicitHashKey. To keep
+order per shard despite PutRecords' partial failures, a call carries at most one aggregate per shard and
+a shard's next aggregate waits for the previous one's acknowledgement. One call is in flight at a time on
+a worker thread while the caller keeps aggregating; memory stays bounded whatever the number of records.
 
 Not thread-safe: one writer per thread (or per file in the Lambda).
+
+Design notes: docs/producer.md#kinesis-writer (aggregate size and its trade-offs)
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 """Feed a running stack: file drops into the input prefix, or a live record stream at a target rate.
 
-Usage::
+Both write to the running local stack with its own credentials, whatever AWS credentials the shell holds:
+synthetic records must not land in a deployed stream by accident. ``--aws`` targets the credentials'
+account only after a typed ``yes`` (``--aws --yes`` for scripts). The stream goes through the producer's
+own :class:`KinesisWriter`, so it exercises the same aggregation and wire format.
 
-    python -m producer.simulate file-drops [FILES...] --interval 10
-    python -m producer.simulate stream --rate 2000 --duration 30                 # synthetic rows
-    python -m producer.simulate stream --duration 60 --drift-at 30               # drifted rows after 30 s
-    python -m producer.simulate stream --csv data/samples/sample_reference_like.csv \
-        --drift-at 30 --drift-csv data/samples/sample_drifted.csv                # rows of files, cycled
-
-File drops default to the data files of ``CHURN_DATA_DIR`` (all but the training file) or, without it,
-the bundled samples (``sample_*.csv``; the training reference is left out).
-
-Both write to the running local stack (``make stack`` in another shell; its emulator on ``LOCAL_AWS_PORT``),
-signing with the stack's credentials, whatever AWS credentials the shell holds: synthetic records must not
-land in a deployed stream by accident. ``--aws`` writes to the AWS account of those credentials instead,
-after showing the account, region and bucket or stream and reading a typed ``yes`` from the terminal
-(``--aws --yes`` for scripts).
-
-The stream goes through the producer's own :class:`KinesisWriter` (same aggregation, same wire format);
-its records carry ``source_id_for("sim://<run name>")`` and the time they were sent as event time.
+Design notes: docs/producer.md#simulators (usage, default files)
 """
 
 from __future__ import annotations

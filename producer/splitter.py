@@ -1,19 +1,12 @@
 """Splits a CSV byte stream into validated customer rows and rejections, one line at a time.
 
-Memory stays bounded whatever the input: the bytes are read in chunks, a line longer than
-``max_line_bytes`` is skipped to its end (and rejected) instead of buffered, and nothing else is kept.
-No field of the schema holds text, so a record never spans lines: each physical line is parsed on its
-own, and a stray quote damages one row, never the rest of the file. Lines end in LF, CRLF or a lone CR
-(old Mac exports), in any mix, as in Python's universal newlines: a file can be resumed anywhere.
+Memory stays bounded whatever the input (an overlong line is skipped and rejected, not buffered). No
+field holds text, so each physical line is parsed on its own (LF, CRLF or lone CR, in any mix): a stray
+quote damages one row only, and a file can be resumed anywhere. Numbers are read in plain ASCII decimal
+notation only: a value a spreadsheet or a person would read differently is rejected, not guessed.
+Problems of the file as a whole raise :class:`FileFormatError` before any row is produced.
 
-Numbers are read in plain ASCII decimal notation only (``38``, ``-3``, ``197.64``), never in Python's
-own literal syntax (``3_8``, ``1e3``, ``+38``, ``0x26``, ``nan``, non-ASCII digits): a value a
-spreadsheet or a person would read differently is rejected, not guessed. Whole-number columns accept
-a zero fraction (``38.0``), which is how many spreadsheets export them. Cells may be padded with spaces
-and tabs. Bytes that are not UTF-8 reject a row only when they are in a column the pipeline reads.
-
-Problems of the file as a whole (empty, not UTF-8, no usable header) raise :class:`FileFormatError`
-before any row is produced; everything after the header is a row-level outcome.
+Design notes: docs/producer.md#csv-parsing-rules
 """
 
 from __future__ import annotations

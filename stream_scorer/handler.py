@@ -1,23 +1,13 @@
 """Lambda entry point of the stream scorer: ``stream_scorer.handler.lambda_handler``.
 
-Per invocation: deaggregate, decode and validate the whole batch, score it with one predict call, and
-write every prediction with one idempotent statement (once per record id; delivery ids
-``<stream creation ms>/shardId:sequenceNumber:subSequenceNumber``).
+A batch is scored with one predict call and written with one idempotent statement (once per record id).
+Poison records go to ``rejected_records`` in the same transaction and never block the shard. Transient
+faults raise, so Lambda retries the batch: nothing unwritten is acknowledged, and the retry cannot
+double-count. An event that is not a Kinesis event raises
+:class:`~stream_scorer.kinesis_event.UnexpectedEventError` after one error line, because returning would
+pass for success to a caller that wired the function wrongly.
 
-- Poison records (data that is not base64, undecodable payloads, unknown schema version, invalid values)
-  go to ``rejected_records`` with their reason and raw payload in the same transaction; they never block
-  the shard.
-- Transient faults (database, registry) raise: the invocation fails and Lambda retries the batch from its
-  first record, under whatever response types the mapping has. Nothing that was not written is ever
-  acknowledged, and the retry cannot double-count.
-- An event that is not a Kinesis event (fault ``event_shape``) is permanent: one error line names what was
-  expected and what arrived, without a traceback, and the handler raises
-  :class:`~stream_scorer.kinesis_event.UnexpectedEventError`. Raising rather than returning, because such
-  an event never comes from the stream's mapping: it is a direct or asynchronous invocation, or a trigger
-  wired to the wrong source, and in each case returning would pass for success: the caller would not see
-  the mistake, an asynchronous event would be dropped instead of reaching the on-failure destination, and
-  an SQS source would delete its messages unread. Retrying cannot help, but the few retries Lambda makes
-  for an asynchronous event are harmless, as nothing was written.
+Design notes: docs/stream_scorer.md#failure-handling
 """
 
 from __future__ import annotations

@@ -1,20 +1,12 @@
 """The one way the pipeline moves a registry alias, and the audit entry every move leaves.
 
-An alias decides what the scorer serves, so each move records who moved it (the MLflow user, the OS user
-and, inside the monitor, the Prefect flow run), when, and from which version to which, in two forms:
+An alias decides what the scorer serves, so each move records who moved it, when, and from which version
+to which: as ``alias.<alias>.moved_*`` tags on the version the alias now names (read back by
+:func:`alias_history`; they show only the latest move onto each version), and as one JSON log line per move
+(``"event": "model_alias_moved"``), which keeps every move. Neither is tamper-proof: they tell what
+happened to the alias; proving that nobody else touched it is the MLflow server login's job.
 
-- tags on the version the alias now names, ``alias.<alias>.moved_from`` / ``.moved_at`` / ``.moved_by`` /
-  ``.moved_by_os_user`` / ``.moved_by_flow_run``: kept in MLflow's database with the version itself (its
-  backups, its retention, its access control), shown next to the version in the UI, and queried with the
-  credentials that already read the registry (:func:`alias_history`). No store of its own to deploy or to
-  grant. A later move to the same version overwrites that version's tags: they tell the latest move onto
-  each version;
-- one JSON log line per move (``"event": "model_alias_moved"``), which keeps every move, also the ones
-  the tags no longer show (the flow run's log, in Prefect and CloudWatch Logs, for the worker; the
-  terminal for ``make model-registry``).
-
-Neither is tamper-proof: a user that may move the alias may also rewrite the tags. They answer "what
-happened to the alias", not "prove that nobody else touched it"; the MLflow server's login does that.
+Design notes: docs/training.md#alias-audit-trail
 """
 
 from __future__ import annotations
