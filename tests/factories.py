@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from aws_kinesis_agg.aggregator import RecordAggregator
 
 from churn_common.schema import CustomerFeatures
 from churn_common.wire import CustomerRecord, encode, source_id_for
+from tests.aws_events import kinesis_record
 
 TYPICAL_FEATURES: dict[str, Any] = {
     "call_failure": 8,
@@ -69,7 +69,8 @@ def kinesis_event(
     aggregate: bool = True,
     stream_arn: str = "arn:aws:kinesis:us-east-1:123456789012:stream/customer-records",
 ) -> dict[str, Any]:
-    """The Kinesis event Lambda delivers; with ``aggregate`` the payloads are KPL-packed first."""
+    """The Kinesis event Lambda delivers, laid out as AWS's recorded sample (``tests/events/``); with
+    ``aggregate`` the payloads are KPL-packed first."""
     if aggregate:
         aggregator = RecordAggregator()
         blobs: list[bytes] = []
@@ -84,22 +85,14 @@ def kinesis_event(
     now = time.time()
     return {
         "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": f"pk-{offset}",
-                    "sequenceNumber": str(first_sequence + offset),
-                    "data": base64.b64encode(blob).decode(),
-                    "approximateArrivalTimestamp": now,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard_id}:{first_sequence + offset}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/stream-scorer",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": stream_arn,
-            }
+            kinesis_record(
+                blob,
+                partition_key=f"pk-{offset}",
+                sequence_number=str(first_sequence + offset),
+                shard_id=shard_id,
+                stream_arn=stream_arn,
+                arrival=now,
+            )
             for offset, blob in enumerate(blobs)
         ]
     }

@@ -98,24 +98,37 @@ class MappingStats:
     timeouts: int = 0
 
 
+def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda delivers it: camel-case keys, binary values as base64 text, list slots."""
+    binary = value.get("BinaryValue")
+    return {
+        **({"stringValue": value["StringValue"]} if "StringValue" in value else {}),
+        **({"binaryValue": base64.b64encode(binary).decode("ascii")} if binary is not None else {}),
+        "stringListValues": list(value.get("StringListValues", [])),
+        "binaryListValues": [base64.b64encode(item).decode("ascii") for item in value.get("BinaryListValues", [])],
+        "dataType": value["DataType"],
+    }
+
+
+def _sqs_record(m: dict[str, Any], *, queue_arn: str, region: str) -> dict[str, Any]:
+    attributes = m.get("MessageAttributes", {})
+    return {
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": m.get("Attributes", {}),
+        "messageAttributes": {name: _lambda_message_attribute(value) for name, value in attributes.items()},
+        **({"md5OfMessageAttributes": m["MD5OfMessageAttributes"]} if "MD5OfMessageAttributes" in m else {}),
+        "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
 def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
     """The ``aws:sqs`` event Lambda builds from received messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-            for m in messages
-        ]
-    }
+    return {"Records": [_sqs_record(m, queue_arn=queue_arn, region=region) for m in messages]}
 
 
 class SqsEventSource:

@@ -22,7 +22,7 @@ from churn_common.aws import client
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN, normalise_header
 from churn_common.settings import get_settings
 from churn_common.wire import decode_batch, record_id_for
-from infra.local.lambda_service import sqs_event as build_sqs_event
+from tests.aws_events import sqs_event as build_sqs_event
 from tests.conftest import real_data_dir
 
 GENERATED_ROWS = 1_000
@@ -118,7 +118,8 @@ def expected_rows(data: bytes) -> dict[int, tuple[Any, ...]]:
 
 
 def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str) -> dict[str, Any]:
-    """The event the local Lambda service builds from received messages (the shape AWS sends)."""
+    """The event Lambda delivers for received messages, built from AWS's recorded sample (``tests/events/``),
+    not by the local Lambda stand-in under test."""
     return build_sqs_event(messages, queue_arn=queue_arn, region="us-east-1")
 
 
