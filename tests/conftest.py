@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,6 +49,13 @@ def _clear_settings() -> None:
 
     get_settings.cache_clear()
     forget_clients()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_state() -> Iterator[Path]:
+    """The session's state folder (MLflow store, SQLite databases, Prefect home), removed when the session ends."""
+    yield SESSION_STATE
+    shutil.rmtree(SESSION_STATE, ignore_errors=True)
 
 
 @pytest.fixture
