@@ -18,9 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from infra.local.aws_call_log import CallLogFile
-from infra.local.policy_documents import local_references
 from infra.local.principals import OPERATOR
-from infra.local.resources import StackResources
 
 REGION = "us-east-1"
 
@@ -156,19 +154,6 @@ class Denial:
     service: str
     operation: str
     permission: Permission
-
-
-def references_of(resources: StackResources, *, database_secret_arn: str | None = None) -> dict[str, str]:
-    """The local ARNs of ``resources`` for every reference the policy documents make."""
-    return local_references(
-        bucket=resources.bucket,
-        file_drops_queue_arn=resources.file_drops_queue_arn,
-        stream_arn=resources.stream_arn,
-        scorer_dlq_arn=resources.scorer_dlq_arn,
-        alert_topic_arn=resources.alert_topic_arn,
-        database_secret_arn=database_secret_arn,
-        region=REGION,
-    )
 
 
 def denials(log: CallLogFile, *, region: str, account: str) -> list[Denial]:

@@ -90,21 +90,9 @@ def _train_challenger(
     )
     client = MlflowClient()
     client.set_model_version_tag(settings.model_name, logged.version, RETRAINED_FROM_TAG, serving_version)
-    move_alias(
-        client,
-        model_name=settings.model_name,
-        alias=settings.challenger_alias,
-        version=logged.version,
-        settings=settings,
-    )
-    if promotion.promote:
-        move_alias(
-            client,
-            model_name=settings.model_name,
-            alias=settings.model_alias,
-            version=logged.version,
-            settings=settings,
-        )
+    aliases = [settings.challenger_alias, *([settings.model_alias] if promotion.promote else [])]
+    for alias in aliases:
+        move_alias(client, model_name=settings.model_name, alias=alias, version=logged.version, settings=settings)
     return ChallengerResult(
         challenger_version=logged.version,
         serving_version=serving_version,

@@ -16,6 +16,8 @@ from typing import Any
 
 import hcl2
 
+from infra.local.resources import StackResources
+
 TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "terraform"
 LOCAL_ACCOUNT = "123456789012"
 # Services the emulator authorises against the resource "*" instead of the request's ARN.
@@ -123,26 +125,18 @@ def deployed_policy(component: str, references: dict[str, str]) -> Policy:
 
 
 def local_references(
-    *,
-    bucket: str,
-    file_drops_queue_arn: str,
-    stream_arn: str,
-    scorer_dlq_arn: str,
-    alert_topic_arn: str,
-    database_secret_arn: str | None,
-    region: str,
-    account: str = LOCAL_ACCOUNT,
+    resources: StackResources, *, database_secret_arn: str | None, region: str, account: str = LOCAL_ACCOUNT
 ) -> dict[str, str]:
     """What each Terraform reference in the policy documents names on the local stack; a secret the local
     stack does not keep is named by an ARN nothing holds."""
     absent = f"arn:aws:secretsmanager:{region}:{account}:secret:absent-locally"
     return {
         "local.mlflow_pipeline_secret_arn": absent,
-        "module.data_bucket.arn": f"arn:aws:s3:::{bucket}",
-        "module.file_drops_queue.arn": file_drops_queue_arn,
-        "module.stream.arn": stream_arn,
-        "module.scorer_dlq.arn": scorer_dlq_arn,
-        "module.alerts.arn": alert_topic_arn,
+        "module.data_bucket.arn": f"arn:aws:s3:::{resources.bucket}",
+        "module.file_drops_queue.arn": resources.file_drops_queue_arn,
+        "module.stream.arn": resources.stream_arn,
+        "module.scorer_dlq.arn": resources.scorer_dlq_arn,
+        "module.alerts.arn": resources.alert_topic_arn,
         "local.database_secret_arn": database_secret_arn or absent,
         "aws_kms_key.main.arn": f"arn:aws:kms:{region}:{account}:key/local",
     }

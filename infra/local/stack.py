@@ -100,7 +100,7 @@ def local_environment(settings: Settings) -> dict[str, str]:
         **LOCAL_CREDENTIALS,
         **TELEMETRY_OFF,
         "AWS_DEFAULT_REGION": settings.aws_region,
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{settings.local_aws_port}",
+        "AWS_ENDPOINT_URL": emulator_url(settings),
         "LOCAL_STATE_DIR": str(state),
         "PREFECT_HOME": str(state / "prefect"),
         "PREFECT_API_URL": f"http://127.0.0.1:{settings.local_prefect_port}/api",
@@ -245,15 +245,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         secret_arn = store_database_secret(settings)
         if secret_arn:
             os.environ["DATABASE_SECRET_ARN"] = secret_arn
-        references = local_references(
-            bucket=resources.bucket,
-            file_drops_queue_arn=resources.file_drops_queue_arn,
-            stream_arn=resources.stream_arn,
-            scorer_dlq_arn=resources.scorer_dlq_arn,
-            alert_topic_arn=resources.alert_topic_arn,
-            database_secret_arn=secret_arn,
-            region=settings.aws_region,
-        )
+        references = local_references(resources, database_secret_arn=secret_arn, region=settings.aws_region)
         self._policies = self._edit_policies({name: deployed_policy(name, references) for name in DEPLOYED_ROLES})
         emulated = {name: for_emulator(policy) for name, policy in self._policies.items()}
         self._keys = create_principals(client("iam"), emulated)

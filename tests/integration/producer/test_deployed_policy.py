@@ -16,10 +16,10 @@ import pytest
 
 from churn_common.aws import client
 from churn_common.settings import get_settings
-from infra.local.policy_documents import render_policy
+from infra.local.policy_documents import local_references, render_policy
 from producer.file_processor import _SHARD_MAPS
 from producer.handler import lambda_handler as producer_handler
-from tests.iam_policy import CallRecorder, Permission, is_allowed, references_of, required_permissions
+from tests.iam_policy import CallRecorder, Permission, is_allowed, required_permissions
 from tests.integration.producer.conftest import Drops
 from tests.integration.producer.test_segmented_files import SEGMENTED_ROWS, ShortLivedContext, big_file, drain
 
@@ -96,7 +96,7 @@ def test_every_call_of_the_producer_is_allowed_by_its_deployed_policy_and_every_
     drops: Drops, customer_csv: bytes, recorded: CallRecorder
 ) -> None:
     # GIVEN the producer's policy as Terraform renders it for the local resources
-    policy = render_policy("producer", references_of(drops.resources))
+    policy = render_policy("producer", local_references(drops.resources, database_secret_arn=None, region=REGION))
     # WHEN the producer handles every kind of drop, recorded call by call
     run_every_case(drops, customer_csv, recorded)
     # THEN each call is allowed, with its conditions
@@ -114,7 +114,7 @@ def test_the_check_fails_when_a_needed_statement_is_missing(
     drops: Drops, customer_csv: bytes, recorded: CallRecorder
 ) -> None:
     # GIVEN the producer's policy without the statement that lets it list the manifests
-    policy = render_policy("producer", references_of(drops.resources))
+    policy = render_policy("producer", local_references(drops.resources, database_secret_arn=None, region=REGION))
     policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "ListManifests"]
     # WHEN the producer handles the same drops
     run_every_case(drops, customer_csv, recorded)
@@ -124,7 +124,7 @@ def test_the_check_fails_when_a_needed_statement_is_missing(
 
 
 def test_a_listing_outside_the_granted_prefix_is_denied_by_the_condition(drops: Drops) -> None:
-    policy = render_policy("producer", references_of(drops.resources))
+    policy = render_policy("producer", local_references(drops.resources, database_secret_arn=None, region=REGION))
     bucket = f"arn:aws:s3:::{get_settings().bucket}"
     assert is_allowed(policy, Permission("s3:ListBucket", bucket, (("s3:prefix", "data/manifests/abc/"),)))
     assert not is_allowed(policy, Permission("s3:ListBucket", bucket, (("s3:prefix", "data/input/"),)))

@@ -70,10 +70,10 @@ def test_a_redelivery_to_a_warm_scorer_is_no_collision(aws, database_url: str, m
 
 def test_the_scorer_calls_only_what_its_deployed_policy_allows(aws, database_url: str, models: ModelCache) -> None:
     # GIVEN the scorer's policy as Terraform renders it for the local stream, and its Kinesis client recorded
-    from infra.local.policy_documents import render_policy
-    from tests.iam_policy import CallRecorder, is_allowed, references_of, required_permissions
+    from infra.local.policy_documents import local_references, render_policy
+    from tests.iam_policy import REGION, CallRecorder, is_allowed, required_permissions
 
-    policy = render_policy("stream_scorer", references_of(aws))
+    policy = render_policy("stream_scorer", local_references(aws, database_secret_arn=None, region=REGION))
     recorder = CallRecorder()
     kinesis = client("kinesis")
     recorder.attach(kinesis)
