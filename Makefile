@@ -17,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-unit bench chaos lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
+.PHONY: setup demo test test-fast test-unit bench chaos lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
 	checkov provider-schema docker-requirements plan apply destroy
 
 setup: $(STAMP)
@@ -31,11 +31,20 @@ $(STAMP): Pipfile.lock
 demo: setup  ## Run the whole pipeline on the embedded local stack (DEMO_FILES="a.csv b.csv" to choose files)
 	$(PY) -m infra.local.demo
 
+# Test files run in parallel, each whole on one worker (its module fixtures built once), e2e files first
+# (collection order kept): most of a test's time is waiting on servers and subprocesses, so four workers
+# overlap well on two cores. TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: setup  ## The whole test suite: unit, integration (emulator, Postgres, MLflow, Prefect) and e2e
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
+
+test-fast: setup  ## Everything but the e2e group (whole pipeline runs on the local stack)
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not e2e"
 
 test-unit: setup
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests/unit
 
 bench: setup  ## Benchmarks; JSON results under .local/bench/
 	$(PY) -m tests.benchmarks
@@ -97,10 +106,10 @@ stack: setup  ## The embedded local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m infra.local.stack
 
 simulate-file-drops: setup  ## Upload the sample files to the running local stack's input prefix at an interval (SIMULATE_ARGS="--aws": to AWS, after showing the account and asking)
-	$(PY) -m producer.simulate file-drops $(SIMULATE_ARGS)
+	$(PY) -m infra.local.simulate file-drops $(SIMULATE_ARGS)
 
 simulate-stream: setup  ## Put generated records on the running local stack's stream at a rate (SIMULATE_ARGS="--aws": to AWS, after showing the account and asking)
-	$(PY) -m producer.simulate stream $(SIMULATE_ARGS)
+	$(PY) -m infra.local.simulate stream $(SIMULATE_ARGS)
 
 evidently-ui: setup  ## Evidently UI on the monitor's local workspace (EVIDENTLY_WORKSPACE, port EVIDENTLY_UI_PORT)
 	$(PY) -m batch_monitor.reports

@@ -4,7 +4,7 @@ Runs the early-warning detector, evaluates each window per model version, publis
 retention. Alerts are published from the ledger after the windows, so an alert recorded by a run that crashed
 goes out with the next one. A window that grew after its evaluation is re-opened and evaluated again (the
 ledger still records a kind once per window). A window whose evaluation fails stays pending and is retried
-by later runs, up to the horizon of :func:`batch_monitor.windows.scan_start`; the others are still evaluated
+by later runs, up to the horizon of :func:`batch_monitor.window_data.windows.scan_start`; the others are still evaluated
 and the run ends failed, so the failure is visible. Retention never deletes rows of an unevaluated window.
 
 Design notes: docs/batch_monitor.md#the-monitor-flow-step-by-step
@@ -12,84 +12,54 @@ Design notes: docs/batch_monitor.md#the-monitor-flow-step-by-step
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
-from batch_monitor.alert_ledger import RecordedAlert, publish_unsent, record_window_alerts
-from batch_monitor.alerts import (
-    WINDOW_KINDS,
+from batch_monitor.alerting import (
     Alert,
-    AlertKind,
+    Judgement,
     Links,
-    Thresholds,
+    RecordedAlert,
+    SentAlert,
     dashboard_url,
-    decide_alerts,
-    merge_alerts,
-    recovery_alert,
-    window_verdicts,
+    judge,
+    ledger,
+    publish_unsent,
 )
-from batch_monitor.early_warning import run_detector
-from batch_monitor.episodes import merge_verdicts
-from batch_monitor.evaluation import WindowEvaluation
-from batch_monitor.reference import load_reference
-from batch_monitor.reports import add_evaluation_to_workspace, upload_report
-from batch_monitor.retention import Pruned, prune, retention_cutoff
+from batch_monitor.alerting.messages import Recovery, crossing_alerts, merge_alerts, message_for
+from batch_monitor.alerting.rules import window_verdicts
+from batch_monitor.core import Thresholds, Window, WindowResult, as_utc
+from batch_monitor.early_warning.detector import run_detector
+from batch_monitor.evaluation.reference import load_reference
+from batch_monitor.evaluation.stored_window import evaluate_stored_window
+from batch_monitor.reports.workspace import add_evaluation_to_workspace, upload_report
 from batch_monitor.retraining.flow import retrain_if_due
-from batch_monitor.store import store_evaluation
-from batch_monitor.window_evaluation import evaluate_stored_window
-from batch_monitor.windows import PendingWindow, Window, as_utc, closed_before, pending_windows, scan_start
+from batch_monitor.window_data.retention import Pruned, prune, retention_cutoff
+from batch_monitor.window_data.store import store_evaluation
+from batch_monitor.window_data.windows import PendingWindow, closed_before, pending_windows, scan_start
 from churn_common.aws import client
 from churn_common.database import get_engine
+from churn_common.errors import TransientError
 from churn_common.settings import get_settings
 
 FLOW_NAME = "batch-monitor"
 
 
-class WindowSummary(BaseModel):
-    window_start: datetime
-    window_end: datetime
-    model_version: str
-    status: str
-    n_rows: int
-    n_drift_rows: int | None
-    drift_share: float | None
-    dataset_drift: bool | None
-    drifted_columns: list[str]
-    prediction_drift_score: float | None
-    f1: float | None
-    precision: float | None
-    recall: float | None
-    accuracy: float | None
-    estimated_f1: float | None = None
-    estimated_precision: float | None = None
-    estimated_recall: float | None = None
-    estimated_accuracy: float | None = None
-    estimated_roc_auc: float | None = None
-    report_uri: str | None
-    alerts: list[str]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowSummary(WindowResult):
+    """A window's stored result and what the run saw beside it."""
+
+    n_drift_rows: int | None = None
+    drifted_columns: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
     # Re-opened windows: the records the evaluation this one replaced had counted.
     previous_n_rows: int | None = None
-
-
-class SentAlertSummary(BaseModel):
-    kind: str
-    window_start: datetime
-    subject: str
-    message_id: str
-
-
-class RecordedAlertSummary(BaseModel):
-    """A ledger row this run wrote: ``sent`` and ``recovery`` are e-mailed, ``suppressed`` only recorded."""
-
-    kind: str
-    window_start: datetime
-    status: str
-    subject: str
 
 
 class EarlyWarningSummary(BaseModel):
@@ -104,32 +74,35 @@ class EarlyWarningSummary(BaseModel):
 class DetectorSummary(BaseModel):
     consumed: int
     early_warnings: list[EarlyWarningSummary]
-    recorded_alerts: list[RecordedAlertSummary]
+    recorded_alerts: list[RecordedAlert]
 
 
 class EvaluatedWindow(BaseModel):
     versions: list[WindowSummary]
-    recorded_alerts: list[RecordedAlertSummary]
+    recorded_alerts: list[RecordedAlert]
 
 
 class MonitorSummary(BaseModel):
+    """``recorded_alerts``: the ledger rows this run wrote (``sent`` and ``recovery`` are e-mailed,
+    ``suppressed`` only recorded)."""
+
     windows: list[WindowSummary]
-    alerts_sent: list[SentAlertSummary]
+    alerts_sent: list[SentAlert]
     failed_windows: list[str]
-    recorded_alerts: list[RecordedAlertSummary] = []
+    recorded_alerts: list[RecordedAlert] = []
     detector: DetectorSummary | None = None
     pruned: Pruned | None = None
 
 
-class WindowsFailedError(RuntimeError):
+class WindowsFailedError(TransientError, RuntimeError):
     """Some windows could not be evaluated; they stay pending for the next run."""
 
 
-class DetectorFailedError(RuntimeError):
+class DetectorFailedError(TransientError, RuntimeError):
     """The early-warning detector failed; its state is as the last completed page left it."""
 
 
-class PruneFailedError(RuntimeError):
+class PruneFailedError(TransientError, RuntimeError):
     """Deleting rows past the retention period failed; the next run deletes what is left."""
 
 
@@ -146,41 +119,37 @@ class MonitorConfig:
     grafana_url: str
 
 
-def _summary(
-    evaluation: WindowEvaluation, *, report_uri: str | None, alerts: list[Alert], previous_n_rows: int | None
-) -> WindowSummary:
-    prediction = evaluation.prediction_drift
+def _summary(result: WindowResult, judgement: Judgement, *, previous_n_rows: int | None) -> WindowSummary:
+    evaluation = judgement.evaluation
     return WindowSummary(
-        window_start=evaluation.window.start,
-        window_end=evaluation.window.end,
-        model_version=evaluation.model_version,
-        status=str(evaluation.status),
-        n_rows=evaluation.n_rows,
+        **result.row(),
         n_drift_rows=evaluation.n_drift_rows,
-        drift_share=evaluation.drift_share,
-        dataset_drift=evaluation.dataset_drift,
         drifted_columns=[c.column for c in evaluation.drifted_columns],
-        prediction_drift_score=None if prediction is None else prediction.score,
-        f1=evaluation.f1,
-        precision=evaluation.precision,
-        recall=evaluation.recall,
-        accuracy=evaluation.accuracy,
-        estimated_f1=evaluation.estimated_f1,
-        estimated_precision=evaluation.estimated_precision,
-        estimated_recall=evaluation.estimated_recall,
-        estimated_accuracy=evaluation.estimated_accuracy,
-        estimated_roc_auc=evaluation.estimated_roc_auc,
-        report_uri=report_uri,
-        alerts=[str(a.kind) for a in alerts],
+        alerts=[str(kind) for kind in judgement.crossed],
         previous_n_rows=previous_n_rows,
     )
 
 
-def _recorded(alerts: list[RecordedAlert]) -> list[RecordedAlertSummary]:
-    return [
-        RecordedAlertSummary(kind=a.kind, window_start=a.window_start, status=str(a.status), subject=a.subject)
-        for a in alerts
-    ]
+def _record_alerts(
+    engine: Engine,
+    *,
+    window: Window,
+    judged: list[tuple[Judgement, str | None]],
+    dashboard: str,
+    cooldown: timedelta,
+    now: datetime,
+) -> list[RecordedAlert]:
+    """The window's verdicts (merged over its versions) through the ledger, each due kind's message built
+    here, all in one transaction; a kind already recorded for the window (a re-run) is left as it is."""
+    crossed = merge_alerts([a for judgement, uri in judged for a in crossing_alerts(judgement, Links(uri, dashboard))])
+    judgements = [judgement for judgement, _ in judged]
+    report = next((uri for _, uri in judged if uri is not None), None)
+    recovery = Recovery(judgements, Links(report_uri=report, dashboard_url=dashboard))
+    by_kind: dict[str, Alert] = {a.kind: a for a in crossed}
+    with engine.begin() as connection:
+        due = ledger.due(connection, start=window.start, verdicts=window_verdicts(judgements), cooldown=cooldown)
+        entries = [(step, message_for(step, crossed=by_kind, cooldown=cooldown, recovery=recovery)) for step in due]
+        return ledger.record(connection, entries, now=now)
 
 
 @task(name="detect-shifts", cache_policy=NO_CACHE)
@@ -205,16 +174,17 @@ def detect_shifts(config: MonitorConfig, now: datetime) -> DetectorSummary:
         for s in run.shifts
     ]
     get_run_logger().info("detector consumed %d prediction(s), %d shift(s)", run.consumed, len(warnings))
-    return DetectorSummary(consumed=run.consumed, early_warnings=warnings, recorded_alerts=_recorded(run.recorded))
+    return DetectorSummary(consumed=run.consumed, early_warnings=warnings, recorded_alerts=run.recorded)
 
 
 @task(name="evaluate-window", cache_policy=NO_CACHE, task_run_name="evaluate-{pending.window.label}")
 def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> EvaluatedWindow:
-    """All model versions seen in one window; alerts are recorded before the results, see the module doc."""
+    """All model versions seen in one window, each judged once; alerts are recorded before the results, see the
+    module doc."""
     engine = get_engine(config.database_url)
     evaluated_at = datetime.now(tz=UTC)
     dashboard = dashboard_url(config.grafana_url, start=pending.window.start, end=pending.window.end)
-    results: list[tuple[WindowEvaluation, str | None, list[Alert]]] = []
+    judged: list[tuple[Judgement, str | None]] = []
     for version in pending.versions:
         evaluation = evaluate_stored_window(
             engine,
@@ -236,36 +206,21 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
                 model_version=version,
             )
         add_evaluation_to_workspace(evaluation)
-        decided = decide_alerts(evaluation, config.thresholds, report_uri=report_uri, dashboard_url=dashboard)
-        results.append((evaluation, report_uri, decided))
-    verdicts = [window_verdicts(e, config.thresholds) for e, _, _ in results]
-    evaluations = [e for e, _, _ in results]
-
-    def recovery(kind: AlertKind, since: datetime | None) -> Alert:
-        report = next((uri for _, uri, _ in results if uri is not None), None)
-        links = Links(report_uri=report, dashboard_url=dashboard)
-        return recovery_alert(kind, evaluations, config.thresholds, since=since, links=links)
-
-    recorded = record_window_alerts(
+        judged.append((judge(evaluation, config.thresholds), report_uri))
+    recorded = _record_alerts(
         engine,
         window=pending.window,
-        verdicts={kind: merge_verdicts([v[kind] for v in verdicts]) for kind in WINDOW_KINDS},
-        crossed=merge_alerts([a for _, _, decided in results for a in decided]),
-        recovery=recovery,
+        judged=judged,
+        dashboard=dashboard,
         cooldown=timedelta(seconds=config.cooldown_seconds),
         now=evaluated_at,
     )
-    for evaluation, report_uri, _ in results:
-        store_evaluation(engine, evaluation, report_uri=report_uri, evaluated_at=evaluated_at)
-    summaries = [
-        _summary(
-            e,
-            report_uri=uri,
-            alerts=decided,
-            previous_n_rows=pending.evaluated_rows_by_version.get(e.model_version),
-        )
-        for e, uri, decided in results
-    ]
+    summaries = []
+    for judgement, report_uri in judged:
+        evaluation = judgement.evaluation
+        result = store_evaluation(engine, evaluation, report_uri=report_uri, evaluated_at=evaluated_at)
+        previous = pending.evaluated_rows_by_version.get(evaluation.model_version)
+        summaries.append(_summary(result, judgement, previous_n_rows=previous))
     for s in summaries:
         get_run_logger().info(
             "window %s v%s: %s, %d rows%s, drift share %s, alerts %s",
@@ -277,12 +232,12 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
             s.drift_share,
             s.alerts or "none",
         )
-    return EvaluatedWindow(versions=summaries, recorded_alerts=_recorded(recorded))
+    return EvaluatedWindow(versions=summaries, recorded_alerts=recorded)
 
 
 @task(name="prune-history", cache_policy=NO_CACHE)
 def prune_history(database_url: str, cutoff: datetime) -> Pruned:
-    """Predictions and rejected records before ``cutoff`` (see :mod:`batch_monitor.retention`)."""
+    """Predictions and rejected records before ``cutoff`` (see :mod:`batch_monitor.window_data.retention`)."""
     pruned = prune(get_engine(database_url), cutoff=cutoff)
     get_run_logger().info(
         "deleted %d prediction(s) and %d rejected record(s) before %s",
@@ -294,12 +249,8 @@ def prune_history(database_url: str, cutoff: datetime) -> Pruned:
 
 
 @task(name="publish-alerts", cache_policy=NO_CACHE)
-def publish_alerts(database_url: str) -> list[SentAlertSummary]:
-    sent = publish_unsent(get_engine(database_url))
-    return [
-        SentAlertSummary(kind=a.kind, window_start=a.window_start, subject=a.subject, message_id=a.message_id)
-        for a in sent
-    ]
+def publish_alerts(database_url: str) -> list[SentAlert]:
+    return publish_unsent(get_engine(database_url))
 
 
 @flow(name=FLOW_NAME)

@@ -31,11 +31,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn
 
-from churn_common.schema import FEATURE_COLUMNS
+from churn_common.schema import FEATURES
 
 metadata = MetaData()
 
-_FEATURE_TYPES = {name: (Float if name == "customer_value" else Integer) for name in FEATURE_COLUMNS}
+FEATURE_COLUMN_TYPES = {int: Integer, float: Float}  # by a feature's value type
 
 predictions = Table(
     "predictions",
@@ -52,7 +52,7 @@ predictions = Table(
     Column("churn_probability", Float, nullable=False),
     Column("churn_prediction", SmallInteger, nullable=False),
     Column("label", SmallInteger, nullable=True),
-    *(Column(name, type_, nullable=False) for name, type_ in _FEATURE_TYPES.items()),
+    *(Column(feature.name, FEATURE_COLUMN_TYPES[feature.value_type], nullable=False) for feature in FEATURES),
     Index("ix_predictions_event_time", "event_time"),
     Index("ix_predictions_record_id", "record_id"),
     Index("ix_predictions_scored_at", "scored_at"),

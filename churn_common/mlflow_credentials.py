@@ -29,6 +29,7 @@ from churn_common.database_credentials import (
     RotatingCredentials,
     fetch_secret_string,
 )
+from churn_common.errors import PermanentError, PipelineError, TransientError, is_retryable
 from churn_common.redaction import redact
 from churn_common.settings import Settings
 
@@ -124,14 +125,30 @@ def mlflow_username(settings: Settings) -> str | None:
     return from_uri.username if from_uri else None
 
 
-class MlflowRequestError(RuntimeError):
-    """An MLflow call failed with a text that quoted credentials; this is that text, redacted."""
+class MlflowRequestError(PipelineError, RuntimeError):
+    """An MLflow call failed with a text that quoted credentials; this is that text, redacted. The original
+    cannot travel along (its text is what must not be shown), so the subclass raised carries its verdict."""
+
+
+class TransientMlflowRequestError(MlflowRequestError, TransientError):
+    """The redacted failure was retryable (a timeout, a refused connection, an unknown fault)."""
+
+
+class PermanentMlflowRequestError(MlflowRequestError, PermanentError):
+    """The redacted failure fails the same way on every retry."""
+
+
+_REDACTED_AS: dict[bool, type[MlflowRequestError]] = {
+    True: TransientMlflowRequestError,
+    False: PermanentMlflowRequestError,
+}
 
 
 @contextmanager
 def mlflow_errors_redacted() -> Iterator[None]:
     """Re-raise an error whose text holds a URL with credentials as :class:`MlflowRequestError` with the
-    credentials masked. Other errors pass unchanged, so callers keep catching the types they know. The
+    credentials masked, transient or permanent as :func:`~churn_common.errors.is_retryable` judged the
+    original. Other errors pass unchanged, so callers keep catching the types they know. The
     original is not shown as the context of the new error (its text is what must not be shown); the new
     error keeps its frames, so the traceback still points at the failed call."""
     try:
@@ -140,4 +157,5 @@ def mlflow_errors_redacted() -> Iterator[None]:
         text = str(exc)
         if redact(text) == text:
             raise
-        raise MlflowRequestError(f"{type(exc).__name__}: {redact(text)}").with_traceback(exc.__traceback__) from None
+        redacted = _REDACTED_AS[is_retryable(exc)](f"{type(exc).__name__}: {redact(text)}")
+        raise redacted.with_traceback(exc.__traceback__) from None

@@ -13,28 +13,10 @@ seconds, 255 calls and 522 SMS).
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field
-
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "call_failure",
-    "complains",
-    "subscription_length",
-    "charge_amount",
-    "seconds_of_use",
-    "frequency_of_use",
-    "frequency_of_sms",
-    "distinct_called_numbers",
-    "age_group",
-    "tariff_plan",
-    "status",
-    "age",
-    "customer_value",
-)
-LABEL_COLUMN = "churn"
-CATEGORICAL_COLUMNS: tuple[str, ...] = ("complains", "charge_amount", "age_group", "tariff_plan", "status")
-NUMERICAL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS)
 
 PERIOD_SECONDS = 9 * 31 * 86_400  # the 9 months the dataset aggregates, at 31 days each: 24,105,600
 MAX_AGE = 120
@@ -62,7 +44,8 @@ def normalise_header(name: str) -> str:
 
 
 class CustomerFeatures(BaseModel):
-    """The 13 model inputs of one customer."""
+    """The 13 model inputs of one customer: the single declaration of the feature columns (see
+    :data:`FEATURES`). The field order is a contract: the wire record's and the model's input order."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -85,3 +68,33 @@ class CustomerRow(CustomerFeatures):
     """One CSV row after header normalisation; the label is optional (live streams carry none)."""
 
     churn: Binary | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureColumn:
+    name: str
+    type: Any  # the annotated type, e.g. ``Events``: the constraint both sides of the stream validate with
+    value_type: type  # int or float: picks each layer's storage type and number syntax
+
+
+def _feature_columns(model: type[BaseModel]) -> tuple[FeatureColumn, ...]:
+    hints = get_type_hints(model, include_extras=True)
+    columns = []
+    for name in model.model_fields:
+        annotated = hints[name]
+        value_type = get_args(annotated)[0] if get_origin(annotated) is Annotated else annotated
+        if value_type not in (int, float):
+            raise TypeError(f"feature {name!r} is {value_type!r}: only int and float columns can be stored")
+        columns.append(FeatureColumn(name, annotated, value_type))
+    return tuple(columns)
+
+
+# The column specification: every layout of a customer record (wire tuple, table, staging, CSV syntax) is
+# derived from it, so no layer restates which column holds what.
+FEATURES: tuple[FeatureColumn, ...] = _feature_columns(CustomerFeatures)
+FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
+DECIMAL_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES if feature.value_type is float)
+LABEL_COLUMN = "churn"
+LABEL_TYPE: Any = get_type_hints(CustomerRow, include_extras=True)[LABEL_COLUMN]
+CATEGORICAL_COLUMNS: tuple[str, ...] = ("complains", "charge_amount", "age_group", "tariff_plan", "status")
+NUMERICAL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS)

@@ -20,24 +20,10 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from churn_common.schema import (
-    FEATURE_COLUMNS,
-    Age,
-    AgeGroup,
-    Binary,
-    ChargeAmount,
-    CustomerFeatures,
-    Events,
-    Money,
-    Months,
-    OneOrTwo,
-    Seconds,
-)
+from churn_common.schema import FEATURE_COLUMNS, FEATURES, LABEL_TYPE, Binary, CustomerFeatures
 
 SCHEMA_VERSION = 1
 SOURCE_ID_LENGTH = 12
-WIRE_V1_FIELDS: tuple[str, ...] = ("v", "source_id", "row", "event_time_ms", *FEATURE_COLUMNS, "label")
-
 MAX_ROW_NUMBER = 2**63 - 1  # BIGINT
 MAX_RECORD_ID_LENGTH = 80  # predictions.record_id
 # "<source_id>:<row>" fits its column whatever the row (80 - 1 - 19 = 60); text columns hold no NUL.
@@ -47,31 +33,27 @@ MAX_EPOCH_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last ins
 RowNumber = Annotated[int, Field(ge=1, le=MAX_ROW_NUMBER)]
 EpochMillis = Annotated[int, Field(ge=0, le=MAX_EPOCH_MILLIS)]
 
-WireRecordV1 = tuple[
-    Literal[1],
-    SourceId,
-    RowNumber,
-    EpochMillis,
-    Events,
-    Binary,
-    Months,
-    ChargeAmount,
-    Seconds,
-    Events,
-    Events,
-    Events,
-    AgeGroup,
-    OneOrTwo,
-    OneOrTwo,
-    Age,
-    Money,
-    Binary | None,
-]
+# (name, type) of each v1 position: the envelope, then the features and the label as the schema declares them.
+_V1_LAYOUT: tuple[tuple[str, Any], ...] = (
+    ("v", Literal[1]),
+    ("source_id", SourceId),
+    ("row", RowNumber),
+    ("event_time_ms", EpochMillis),
+    *((feature.name, feature.type) for feature in FEATURES),
+    ("label", LABEL_TYPE),
+)
+WIRE_V1_FIELDS: tuple[str, ...] = tuple(name for name, _ in _V1_LAYOUT)
+WireRecordV1: Any = tuple[tuple(field_type for _, field_type in _V1_LAYOUT)]
+WIRE_V1_INDEX: dict[str, int] = {name: index for index, name in enumerate(WIRE_V1_FIELDS)}
+VERSION_INDEX = WIRE_V1_INDEX["v"]
+SOURCE_ID_INDEX = WIRE_V1_INDEX["source_id"]
+ROW_INDEX = WIRE_V1_INDEX["row"]
+EVENT_TIME_INDEX = WIRE_V1_INDEX["event_time_ms"]
+FEATURE_SLICE = slice(WIRE_V1_INDEX[FEATURE_COLUMNS[0]], WIRE_V1_INDEX[FEATURE_COLUMNS[-1]] + 1)
+LABEL_INDEX = WIRE_V1_INDEX["label"]
 _V1_BATCH = TypeAdapter(list[WireRecordV1], config=ConfigDict(strict=True))
 _SOURCE_ID = TypeAdapter(SourceId, config=ConfigDict(strict=True))
 MAX_SHOWN_CHARS = 40
-FEATURE_SLICE = slice(4, 4 + len(FEATURE_COLUMNS))
-LABEL_INDEX = 4 + len(FEATURE_COLUMNS)
 
 
 def source_id_for(uri: str, version: str = "") -> str:
@@ -109,9 +91,9 @@ def encode(record: CustomerRecord) -> bytes:
 def to_record(fields: Sequence[Any]) -> CustomerRecord:
     """A validated v1 tuple back to the logical record (for readers that want names)."""
     return CustomerRecord(
-        source_id=fields[1],
-        row=fields[2],
-        event_time=datetime.fromtimestamp(fields[3] / 1000, tz=UTC),
+        source_id=fields[SOURCE_ID_INDEX],
+        row=fields[ROW_INDEX],
+        event_time=datetime.fromtimestamp(fields[EVENT_TIME_INDEX] / 1000, tz=UTC),
         features=CustomerFeatures(**dict(zip(FEATURE_COLUMNS, fields[FEATURE_SLICE], strict=True))),
         label=fields[LABEL_INDEX],
     )
@@ -124,10 +106,10 @@ def peek_source_id(payload: bytes) -> str | None:
         value = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    if not (isinstance(value, list) and len(value) > 1):
+    if not (isinstance(value, list) and len(value) > SOURCE_ID_INDEX):
         return None
     try:
-        return _SOURCE_ID.validate_python(value[1])
+        return _SOURCE_ID.validate_python(value[SOURCE_ID_INDEX])
     except ValidationError:
         return None
 
@@ -169,7 +151,7 @@ def decode_batch(payloads: Sequence[bytes]) -> DecodedBatch:
         except orjson.JSONDecodeError as exc:
             rejections.append(Rejection(index, f"undecodable payload: {exc}"))
             continue
-        version = value[0] if isinstance(value, list) and value else None
+        version = value[VERSION_INDEX] if isinstance(value, list) and len(value) > VERSION_INDEX else None
         if version != SCHEMA_VERSION:
             rejections.append(Rejection(index, f"unknown schema version: {_shown(version)}"))
             continue

@@ -9,7 +9,7 @@ from typing import IO
 
 import pandas as pd
 
-from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN, normalise_header
+from churn_common.schema import DECIMAL_COLUMNS, FEATURE_COLUMNS, LABEL_COLUMN, normalise_header
 
 # Exactly as in the published dataset, double spaces included: files in this form must keep working.
 ORIGINAL_HEADERS: Mapping[str, str] = {
@@ -28,7 +28,7 @@ ORIGINAL_HEADERS: Mapping[str, str] = {
     "customer_value": "Customer Value",
     LABEL_COLUMN: "Churn",
 }
-FLOAT_COLUMNS: tuple[str, ...] = ("customer_value",)
+FLOAT_COLUMNS: tuple[str, ...] = DECIMAL_COLUMNS
 INTEGER_COLUMNS: tuple[str, ...] = tuple(c for c in (*FEATURE_COLUMNS, LABEL_COLUMN) if c not in FLOAT_COLUMNS)
 LINE_TERMINATOR = "\n"
 

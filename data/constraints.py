@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN, CustomerFeatures, CustomerRow
+from churn_common.schema import DECIMAL_COLUMNS, FEATURE_COLUMNS, LABEL_COLUMN, CustomerFeatures, CustomerRow
 
 # The dataset only uses these five ages, one per age group.
 AGES_BY_GROUP: Mapping[int, int] = {1: 15, 2: 25, 3: 30, 4: 45, 5: 55}
@@ -54,7 +54,7 @@ def clip_to_schema(features: pd.DataFrame) -> pd.DataFrame:
     out = features.copy()
     for name, bound in column_bounds().items():
         values = out[name].astype("float64").clip(lower=bound.lower, upper=bound.upper)
-        if name == "customer_value":
+        if name in DECIMAL_COLUMNS:
             out[name] = values.round(MONEY_DECIMALS)
         else:
             out[name] = values.round().astype("int64")

@@ -19,6 +19,8 @@ import hashlib
 
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 
+from churn_common.errors import PermanentError
+
 FRAME_BYTES = len(MAGIC) + DIGEST_SIZE
 PARTITION_KEY_TABLE_TAG = b"\x0a"  # AggregatedRecord.partition_key_table = 1, length-delimited
 RECORD_TAG = b"\x1a"  # AggregatedRecord.records = 3, length-delimited
@@ -46,8 +48,8 @@ def _varint(value: int) -> bytes:
     return _VARINTS[value] if value < VARINT_CACHE_SIZE else encode_varint(value)
 
 
-class RecordTooLargeError(ValueError):
-    """A user record that does not fit an aggregate even on its own."""
+class RecordTooLargeError(PermanentError, ValueError):
+    """A user record that does not fit an aggregate even on its own: it never will."""
 
 
 class Aggregate:

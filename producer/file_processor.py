@@ -13,8 +13,6 @@ Design notes: docs/producer.md#one-object-version-end-to-end
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from churn_common.aws import client
+from churn_common.errors import PermanentError
 from churn_common.settings import Settings
 from churn_common.wire import encode, source_id_for
 from producer.continuation import (
@@ -36,6 +35,7 @@ from producer.continuation import (
 )
 from producer.kinesis_writer import DEFAULT_RETRY, KinesisWriter, RetryPolicy, WriteStats
 from producer.locations import MANIFEST_SUFFIX, FileLocations, manifest_key, manifests_prefix, rejected_key
+from producer.logs import log
 from producer.manifest import Manifest, read_manifest, write_manifest
 from producer.object_formats import gunzip, is_readable_name, looks_gzipped, unsupported_reason
 from producer.records import customer_record
@@ -44,8 +44,6 @@ from producer.s3_events import ObjectRef
 from producer.segments import AlignedChunks, skipped
 from producer.shard_map import ShardMap
 from producer.splitter import CHUNK_BYTES, CsvSplit, FileFormatError, RejectedRow, ValidRow, split_csv
-
-log = logging.getLogger("producer")
 
 PRECONDITION_FAILED = "PreconditionFailed"
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
@@ -72,15 +70,16 @@ def _peeked(chunks: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
     return first, chain([first], chunks)
 
 
-class AccountingError(RuntimeError):
-    """Counts that must agree do not: fail the message rather than write a manifest that lies."""
+class AccountingError(PermanentError, RuntimeError):
+    """Counts that must agree do not: fail the message rather than write a manifest that lies. Permanent:
+    a bug, which a retry repeats."""
 
 
-class ObjectGoneError(LookupError):
+class ObjectGoneError(PermanentError, LookupError):
     """The named version no longer exists (moved after processing, or deleted by someone)."""
 
 
-class ObjectReplacedError(LookupError):
+class ObjectReplacedError(PermanentError, LookupError):
     """An unversioned bucket holds other content at the key now; the named content cannot be read."""
 
 
@@ -160,7 +159,7 @@ class FileProcessor:
         on in a later invocation)."""
         locations = FileLocations.for_input(ref.key, self.settings)
         if locations is None:
-            log.info(json.dumps({"message": "not a file under the input prefix: ignored", "source": ref.uri}))
+            log.info("not a file under the input prefix: ignored", extra={"source": ref.uri})
             return None
         started = _now()
         obj = self._open(ref)
@@ -222,7 +221,7 @@ class FileProcessor:
         key = manifest_key(self.settings, source_id=segment.source_id, version=segment.version)
         known = self._manifest_keys(segment.source_id)
         if key in known:
-            log.info(json.dumps({"message": "continuation of a finished file ignored", "source": continuation.uri}))
+            log.info("continuation of a finished file ignored", extra={"source": continuation.uri})
             return None
         if self._handed_on_before(segment, known):
             return None
@@ -370,15 +369,13 @@ class FileProcessor:
         self.s3.put_object(Bucket=self.settings.bucket, Key=marker, Body=body.encode(), ContentType="application/json")
         self._send_continuation(body)
         log.info(
-            json.dumps(
-                {
-                    "message": "segment done, the rest goes on in a fresh invocation",
-                    "source": segment.uri,
-                    "segment": segment.index,
-                    "next_offset": chunks.offset,
-                    "rows_so_far": segment.totals.rows_read,
-                }
-            )
+            "segment done, the rest goes on in a fresh invocation",
+            extra={
+                "source": segment.uri,
+                "segment": segment.index,
+                "next_offset": chunks.offset,
+                "rows_so_far": segment.totals.rows_read,
+            },
         )
 
     def _handed_on_before(self, segment: _Segment, known: set[str]) -> bool:
@@ -391,7 +388,7 @@ class FileProcessor:
             return False
         body = self.s3.get_object(Bucket=self.settings.bucket, Key=marker)["Body"].read().decode()
         self._send_continuation(body)
-        log.info(json.dumps({"message": "segment handed on before: continuation sent again", "source": segment.uri}))
+        log.info("segment handed on before: continuation sent again", extra={"source": segment.uri})
         return True
 
     def _send_continuation(self, body: str) -> None:
@@ -405,16 +402,12 @@ class FileProcessor:
         try:
             return self._get(ref)
         except ObjectGoneError:
-            log.info(json.dumps({"message": "object version gone: processed and moved earlier", **_named(ref)}))
+            log.info("object version gone: processed and moved earlier", extra=_named(ref))
         except ObjectReplacedError:
             log.error(
-                json.dumps(
-                    {
-                        "message": "object overwritten before it was read and the bucket keeps no versions: "
-                        "this upload is lost (turn on bucket versioning)",
-                        **_named(ref),
-                    }
-                )
+                "object overwritten before it was read and the bucket keeps no versions: "
+                "this upload is lost (turn on bucket versioning)",
+                extra=_named(ref),
             )
         return None
 
@@ -476,7 +469,7 @@ class FileProcessor:
         manifest = read_manifest(self.s3, bucket=self.settings.bucket, key=key)
         to_key = locations.processed if manifest.status == "processed" else locations.errored
         moved = self._move(segment, to_key=to_key)
-        log.info(json.dumps({"message": "object version already processed", "source": segment.uri, "moved": moved}))
+        log.info("object version already processed", extra={"source": segment.uri, "moved": moved})
         return manifest
 
     def _errored(self, segment: _Segment, locations: FileLocations, key: str, *, error: str) -> Manifest:
@@ -499,7 +492,7 @@ class FileProcessor:
         # Manifest first: if the move fails, the redelivery finds it and only completes the move.
         write_manifest(self.s3, manifest, bucket=self.settings.bucket, key=key)
         moved = self._move(segment, to_key=to_key)
-        log.info(json.dumps(_log_line(manifest, moved=moved), default=str))
+        log.info(f"file {manifest.status}", extra=_log_fields(manifest, moved=moved))
         return manifest
 
     def _move(self, segment: _Segment, *, to_key: str) -> bool:
@@ -538,7 +531,7 @@ def _named(ref: ObjectRef) -> dict[str, Any]:
     return {"source": ref.uri, "version_id": ref.version_id, "etag": ref.etag}
 
 
-def _log_line(manifest: Manifest, *, moved: bool) -> dict[str, Any]:
+def _log_fields(manifest: Manifest, *, moved: bool) -> dict[str, Any]:
     duration = (manifest.finished_at - manifest.started_at).total_seconds()
     line = manifest.model_dump(
         include={
@@ -559,4 +552,4 @@ def _log_line(manifest: Manifest, *, moved: bool) -> dict[str, Any]:
             "segments",
         }
     )
-    return {"message": f"file {manifest.status}", **line, "moved": moved, "duration_s": round(duration, 3)}
+    return {**line, "moved": moved, "duration_s": round(duration, 3)}

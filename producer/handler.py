@@ -5,24 +5,24 @@ is reported depends on how the event arrived, so the delivery is recognised firs
 message succeeds or fails on its own (a message that can never name an object is acknowledged after one
 error line); a direct S3 or EventBridge event raises on failure, so Lambda's retries and on-failure
 destination apply; anything else raises :class:`~producer.s3_events.NotificationError`, so a misconfigured
-trigger or manual call sees its failure.
+trigger or manual call sees its failure. A failed object is never acknowledged: whether retrying can help
+(:func:`churn_common.errors.is_retryable`) changes what its error line says, not how it is reported.
 
 Design notes: docs/producer.md#failure-reporting-per-delivery
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from churn_common.aws import client
-from churn_common.redaction import RedactingFilter
+from churn_common.errors import is_retryable
 from churn_common.settings import get_settings
 from producer.continuation import Deadline, continuation_in
 from producer.file_processor import FileProcessor
+from producer.logs import log
 from producer.s3_events import (
     BODY_SHAPES,
     DIRECT_SHAPES,
@@ -37,12 +37,6 @@ from producer.s3_events import (
     validated,
 )
 
-log = logging.getLogger("producer")
-# Every line of the producer (also file_processor's, same logger) may quote an error text naming a URL; the
-# Lambda runtime's handler formats them, so the filter on the logger is where they can all be redacted.
-if not any(isinstance(f, RedactingFilter) for f in log.filters):
-    log.addFilter(RedactingFilter())
-
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -53,16 +47,37 @@ class Delivery:
     handle: Callable[[Any, FileProcessor], dict[str, Any]]
 
 
-def _error_line(message: str, error: NotificationError, **more: Any) -> str:
-    return json.dumps(
-        {"message": message, **more, "problem": error.problem, "expected": error.expected, "arrived": error.arrived}
-    )
+def _error_fields(error: NotificationError, **more: Any) -> dict[str, Any]:
+    return {**more, "problem": error.problem, "expected": error.expected, "arrived": error.arrived}
 
 
 def _refused(error: NotificationError) -> NotificationError:
     """Logged once, here, without a traceback: the error line says all there is to know."""
-    log.error(_error_line("event refused: it names no object, and retrying cannot change that", error))
+    log.error("event refused: it names no object, and retrying cannot change that", extra=_error_fields(error))
     return error
+
+
+# Every failed message is a batch item failure, whatever the error: SQS retries it and dead-letters it after the
+# queue's maxReceiveCount, so it is never lost. The error's type only decides what the line says.
+SQS_OUTCOMES: dict[bool, str] = {
+    True: "will be retried",
+    False: "retrying cannot help: dead-lettered after the queue's maxReceiveCount",
+}
+# A direct event raises on any failure: Lambda's retries and on-failure destination apply.
+DIRECT_OUTCOMES: dict[bool, str] = {
+    True: "Lambda retries it",
+    False: "retrying cannot help: after Lambda's retries it goes to the on-failure destination or DLQ",
+}
+
+
+def _message_failed(what: str, error: Exception, message_id: str) -> dict[str, str]:
+    """Logged with its traceback; the batch item failure that keeps the message on the queue."""
+    retryable = is_retryable(error)
+    log.exception(
+        f"{what} failed, {SQS_OUTCOMES[retryable]}",
+        extra={"message_id": message_id, "error": str(error), "retryable": retryable},
+    )
+    return {"itemIdentifier": message_id}
 
 
 def _handle_sqs_event(event: Any, processor: FileProcessor) -> dict[str, Any]:
@@ -78,28 +93,19 @@ def _handle_sqs_event(event: Any, processor: FileProcessor) -> dict[str, Any]:
             try:
                 processor.resume(continuation)
             except Exception as exc:
-                failure = {
-                    "message": "continuation failed, will be retried",
-                    "message_id": message_id,
-                    "error": str(exc),
-                }
-                log.exception(json.dumps(failure))
-                failures.append({"itemIdentifier": message_id})
+                failures.append(_message_failed("continuation", exc, message_id))
             continue
         try:
             refs = parse_notification(message.body)
         except NotificationError as exc:
             line = "message acknowledged unprocessed: it names no object, and retrying cannot change that"
-            log.error(_error_line(line, exc, message_id=message_id, body=shown(message.body)))
+            log.error(line, extra=_error_fields(exc, message_id=message_id, body=shown(message.body)))
             continue
         try:
             for ref in refs:
                 processor.process(ref)
         except Exception as exc:
-            # Retried by SQS, and dead-lettered after the queue's maxReceiveCount: never dropped.
-            failure = {"message": "message failed, will be retried", "message_id": message_id, "error": str(exc)}
-            log.exception(json.dumps(failure))
-            failures.append({"itemIdentifier": message_id})
+            failures.append(_message_failed("message", exc, message_id))
     return {"batchItemFailures": failures}
 
 
@@ -112,7 +118,11 @@ def _handle_direct_event(event: Any, processor: FileProcessor) -> dict[str, Any]
         try:
             processor.process(ref)
         except Exception as exc:
-            log.error(json.dumps({"message": "event failed, Lambda retries it", "source": ref.uri, "error": str(exc)}))
+            retryable = is_retryable(exc)
+            log.error(
+                f"event failed, {DIRECT_OUTCOMES[retryable]}",
+                extra={"source": ref.uri, "error": str(exc), "retryable": retryable},
+            )
             raise
     return {"objects": [ref.uri for ref in refs]}
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
+from churn_common.errors import PermanentError, PipelineError, TransientError
 from producer.aggregation import Aggregate
 from producer.shard_map import Shard, ShardMap, load_shard_map
 
@@ -68,14 +69,25 @@ class WriteStats:
         return self.bytes / self.user_records if self.user_records else 0.0
 
 
-class KinesisPutError(RuntimeError):
-    """Entries Kinesis did not accept after every retry (or could never accept): the caller must fail."""
+class KinesisPutError(PipelineError, RuntimeError):
+    """Entries Kinesis did not accept after every retry (or could never accept): the caller must fail.
+    Callers catch this; which subclass it is says whether a later retry of the file can help."""
 
     def __init__(self, message: str, *, failed_entries: int, error_codes: Counter[str]) -> None:
         codes = ", ".join(f"{code} x{n}" for code, n in error_codes.most_common())
         super().__init__(f"{message}: {failed_entries} entries not accepted ({codes})")
         self.failed_entries = failed_entries
         self.error_codes = error_codes
+
+
+class KinesisEntriesRefusedError(KinesisPutError, PermanentError):
+    """Entries refused with codes that retrying cannot fix (not in ``RETRYABLE_ERRORS``: a denied KMS key,
+    say): the same records are refused the same way until someone changes the stream's setup."""
+
+
+class KinesisRetriesExhaustedError(KinesisPutError, TransientError):
+    """Entries still throttled (or failing inside Kinesis) when the retry bound was reached: the stream may
+    well accept them later."""
 
 
 @dataclass(slots=True)
@@ -298,10 +310,14 @@ class KinesisWriter:
         if not failed:
             return
         if not set(codes) <= RETRYABLE_ERRORS:
-            raise KinesisPutError("PutRecords failed with errors that retrying cannot fix", **_lost(failed, codes))
+            raise KinesisEntriesRefusedError(
+                "PutRecords failed with errors that retrying cannot fix", **_lost(failed, codes)
+            )
         attempts = max(e.failures for e in failed)
         if attempts >= self._retry.max_attempts:
-            raise KinesisPutError(f"PutRecords still failing after {attempts} attempts", **_lost(failed, codes))
+            raise KinesisRetriesExhaustedError(
+                f"PutRecords still failing after {attempts} attempts", **_lost(failed, codes)
+            )
         self.stats.retried_entries += len(failed)
         for entry in failed:
             self._queues.push_front(entry)

@@ -22,6 +22,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from churn_common.errors import PermanentError
 from churn_common.event_description import describe, first_error, shown
 
 OBJECT_CREATED_PREFIX = "ObjectCreated:"
@@ -31,7 +32,7 @@ TEST_EVENT = "s3:TestEvent"
 M = TypeVar("M", bound=BaseModel)
 
 
-class NotificationError(ValueError):
+class NotificationError(PermanentError, ValueError):
     """A payload that can never name an object: not a shape the producer knows, or a known shape with
     invalid content. Permanent: the same payload fails the same way on every retry."""
 

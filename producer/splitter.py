@@ -19,7 +19,8 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN, CustomerRow, normalise_header
+from churn_common.errors import PermanentError
+from churn_common.schema import DECIMAL_COLUMNS, FEATURE_COLUMNS, LABEL_COLUMN, CustomerRow, normalise_header
 
 CHUNK_BYTES = 64 * 1024
 MAX_LINE_BYTES = 64 * 1024
@@ -28,7 +29,6 @@ MAX_SHOWN_CHARS = 40
 UTF8_BOM = b"\xef\xbb\xbf"
 REQUIRED_COLUMNS: tuple[str, ...] = FEATURE_COLUMNS
 KNOWN_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, LABEL_COLUMN)
-DECIMAL_COLUMNS: tuple[str, ...] = ("customer_value",)
 OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
 PADDING = " \t"
 
@@ -66,7 +66,7 @@ BINARY_SIGNATURES: dict[bytes, str] = {
 ByteSource = BinaryIO | Iterable[bytes]
 
 
-class FileFormatError(ValueError):
+class FileFormatError(PermanentError, ValueError):
     """The object as a whole cannot be read as a churn CSV; retrying cannot help."""
 
 

@@ -3,7 +3,8 @@
 A batch is scored with one predict call and written with one idempotent statement (once per record id).
 Poison records go to ``rejected_records`` in the same transaction and never block the shard. Transient
 faults raise, so Lambda retries the batch: nothing unwritten is acknowledged, and the retry cannot
-double-count. An event that is not a Kinesis event raises
+double-count. Every failure raises; whether the log line calls it retryable is decided by the error's type
+(:func:`churn_common.errors.is_retryable`). An event that is not a Kinesis event raises
 :class:`~stream_scorer.kinesis_event.UnexpectedEventError` after one error line, because returning would
 pass for success to a caller that wired the function wrongly.
 
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from churn_common.database import get_engine
+from churn_common.errors import is_retryable
 from churn_common.settings import get_settings
 from stream_scorer.kinesis_event import UnexpectedEventError, UserRecords, user_records
 from stream_scorer.model import ModelCache
@@ -29,10 +31,11 @@ from stream_scorer.rejects import rejected_rows
 from stream_scorer.scoring import score
 from stream_scorer.sink import StaleDeliveryIdsError, write_batch
 from stream_scorer.stream_incarnation import IncarnationOf, StreamIncarnations
-from stream_scorer.telemetry import BatchMetrics, emf_document, fields, service_logger
+from stream_scorer.telemetry import BatchMetrics, fields, publish, scorer_logger, service_metrics
 from stream_scorer.validation import decode_columns
 
-log = service_logger()
+log = scorer_logger()
+metrics_sink = service_metrics()
 
 FAULT_KINDS: dict[type[Exception], str] = {
     DBAPIError: "database",
@@ -41,8 +44,12 @@ FAULT_KINDS: dict[type[Exception], str] = {
     UnexpectedEventError: "event_shape",
     StaleDeliveryIdsError: "stream_recreated",
 }
-RETRIED = "batch failed, nothing acknowledged: Lambda retries it"
-FAILURE_MESSAGES: dict[str, str] = {"event_shape": "event refused: not a Kinesis event, retrying cannot change that"}
+# Whatever the fault, the batch raises and nothing is acknowledged; what the line says about a retry is
+# decided by the error's type (churn_common.errors), the fault kind only labels it for logs and metrics.
+FAILURE_MESSAGES: dict[bool, str] = {
+    True: "batch failed, nothing acknowledged: Lambda retries it",
+    False: "batch failed, nothing acknowledged: retrying cannot change that",
+}
 
 
 def fault_kind(error: Exception) -> str:
@@ -92,16 +99,22 @@ def handle(event: dict[str, Any], *, models: ModelCache, engine: Engine, incarna
         now = datetime.now(tz=UTC)
         metrics = _score_and_write(records, models=models, engine=engine, now=now, started=started)
     except Exception as exc:
-        kind = fault_kind(exc)
+        kind, retryable = fault_kind(exc), is_retryable(exc)
         if isinstance(exc, StaleDeliveryIdsError) and isinstance(incarnations, StreamIncarnations):
             incarnations.forget({record.get("eventSourceARN", "") for record in event.get("Records", [])})
         log.error(
-            FAILURE_MESSAGES.get(kind, RETRIED),
-            extra=fields(fault=kind, error=str(exc), records_in=len(records) if records is not None else None),
+            FAILURE_MESSAGES[retryable],
+            extra=fields(
+                fault=kind,
+                retryable=retryable,
+                error=str(exc),
+                records_in=len(records) if records is not None else None,
+            ),
             exc_info=kind == "unexpected",
         )
         raise
-    log.info("batch scored", extra=fields(**emf_document(metrics, at=now)))
+    log.info("batch scored", extra=fields(**metrics.model_dump()))
+    publish(metrics, at=now, sink=metrics_sink)
     return {"batchItemFailures": []}
 
 

@@ -13,6 +13,7 @@ from aws_kinesis_agg.deaggregator import messages_pb2  # imported via the deaggr
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from churn_common.errors import PermanentError
 from churn_common.event_description import describe, first_error
 from churn_common.wire import Rejection
 from stream_scorer.stream_incarnation import IncarnationOf, qualified
@@ -21,7 +22,7 @@ EXPECTED_EVENT = "a Kinesis event: Records[].eventSource == aws:kinesis"
 UNDECODABLE_DATA = "undecodable base64 data"
 
 
-class UnexpectedEventError(ValueError):
+class UnexpectedEventError(PermanentError, ValueError):
     """The scorer was handed something other than a Kinesis event: the same event fails the same way on
     every retry, so this is permanent, unlike the transient faults the handler lets Lambda retry."""
 

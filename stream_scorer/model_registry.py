@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from churn_common.errors import TransientError
 from churn_common.mlflow_credentials import BasicCredentials, CredentialsSource, split_userinfo
 from churn_common.redaction import redact
 
@@ -36,7 +37,7 @@ REFUSED_STATUSES = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
 REST_SCHEMES = frozenset({"http", "https"})
 
 
-class RegistryUnavailableError(ConnectionError):
+class RegistryUnavailableError(TransientError, ConnectionError):
     """The registry did not answer (or answered with a server error): transient, the batch is retried."""
 
 
@@ -45,8 +46,9 @@ class RegistryAuthenticationError(RegistryUnavailableError):
     grant) happens on the server or in the secret, and the next attempt picks it up."""
 
 
-class ModelNotFoundError(LookupError):
-    """The alias, version or model file does not exist: nothing can be scored until it does."""
+class ModelNotFoundError(TransientError, LookupError):
+    """The alias, version or model file does not exist: nothing can be scored until it does. Transient: the
+    records are not at fault, and the retried batch is scored once someone sets the alias."""
 
 
 @dataclass(frozen=True, slots=True)

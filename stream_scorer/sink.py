@@ -23,8 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from churn_common.database import predictions, rejected_records
-from churn_common.schema import FEATURE_COLUMNS
-from churn_common.wire import FEATURE_SLICE, LABEL_INDEX, record_id_for
+from churn_common.errors import TransientError
+from churn_common.schema import FEATURE_COLUMNS, FEATURES
+from churn_common.wire import EVENT_TIME_INDEX, FEATURE_SLICE, LABEL_INDEX, ROW_INDEX, SOURCE_ID_INDEX, record_id_for
 from stream_scorer.scoring import ScoredBatch
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -44,21 +45,38 @@ def _quote(name: str) -> str:
 
 
 def _record_ids(batch: ScoredBatch) -> list[str]:
-    return list(map(record_id_for, batch.columns[1], batch.columns[2]))
+    return list(map(record_id_for, batch.columns[SOURCE_ID_INDEX], batch.columns[ROW_INDEX]))
 
 
-def _first_of_each_record(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """Rows (record id second) without later copies of a record in the same batch."""
+def _stored_values(batch: ScoredBatch) -> dict[str, Sequence[Any]]:
+    """The batch's values by the name each writer's row layout gives them (but the arrival time, which
+    each writer encodes its own way), so that a layout is an order of names, not of expressions."""
+    columns = batch.columns
+    return {
+        "event_id": batch.event_ids,
+        "record_id": _record_ids(batch),
+        "source_id": columns[SOURCE_ID_INDEX],
+        "row": columns[ROW_INDEX],
+        "event_ms": columns[EVENT_TIME_INDEX],
+        "churn_probability": batch.probabilities,
+        "churn_prediction": batch.predictions,
+        "label": columns[LABEL_INDEX],
+        **dict(zip(FEATURE_COLUMNS, columns[FEATURE_SLICE], strict=True)),
+    }
+
+
+def _first_of_each_record(rows: Iterable[tuple[Any, ...]], record_id_at: int) -> Iterator[tuple[Any, ...]]:
+    """Rows without later copies of a record in the same batch."""
     seen: set[str] = set()
     for row in rows:
-        if row[1] not in seen:
-            seen.add(row[1])
+        if row[record_id_at] not in seen:
+            seen.add(row[record_id_at])
             yield row
 
 
 # --- Postgres: binary COPY into a staging table, then one INSERT ... SELECT ----------------------------
 
-_FEATURE_PG_TYPES = tuple("float8" if name == "customer_value" else "int4" for name in FEATURE_COLUMNS)
+FEATURE_PG_TYPES = {int: "int4", float: "float8"}  # by a feature's value type, as the table's Integer and Float
 _STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "text"),
     ("record_id", "text"),
@@ -69,8 +87,9 @@ _STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("churn_probability", "float8"),
     ("churn_prediction", "int2"),
     ("label", "int2"),
-    *zip(FEATURE_COLUMNS, _FEATURE_PG_TYPES, strict=True),
+    *((feature.name, FEATURE_PG_TYPES[feature.value_type]) for feature in FEATURES),
 )
+_STAGE_RECORD_ID = [name for name, _ in _STAGE_COLUMNS].index("record_id")
 _CREATE_STAGE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING_TABLE} "
     f"({', '.join(f'{_quote(n)} {t}' for n, t in _STAGE_COLUMNS)}) ON COMMIT DELETE ROWS"
@@ -91,20 +110,8 @@ _INSERT_FROM_STAGE = (
 
 
 def _copy_then_insert(connection: Connection, batch: ScoredBatch, scored_at: datetime) -> int:
-    columns = batch.columns
-    rows = zip(
-        batch.event_ids,
-        _record_ids(batch),
-        columns[1],
-        columns[2],
-        columns[3],
-        batch.arrival_times,
-        batch.probabilities,
-        batch.predictions,
-        columns[LABEL_INDEX],
-        *columns[FEATURE_SLICE],
-        strict=True,
-    )
+    values = _stored_values(batch) | {"arrival_s": batch.arrival_times}
+    rows = zip(*(values[name] for name, _ in _STAGE_COLUMNS), strict=True)
     params = {"scored_at": scored_at, "model_name": batch.model_name, "model_version": batch.model_version}
     driver = connection.connection.driver_connection
     assert driver is not None
@@ -114,7 +121,7 @@ def _copy_then_insert(connection: Connection, batch: ScoredBatch, scored_at: dat
             cursor.execute(_CREATE_STAGE)
             with cursor.copy(_COPY_STAGE) as copy:
                 copy.set_types([pg_type for _, pg_type in _STAGE_COLUMNS])
-                for row in _first_of_each_record(rows):
+                for row in _first_of_each_record(rows, _STAGE_RECORD_ID):
                     copy.write_row(row)
             cursor.execute(_INSERT_FROM_STAGE, params)
             return int(cursor.rowcount)
@@ -130,11 +137,20 @@ def _copy_then_insert(connection: Connection, batch: ScoredBatch, scored_at: dat
 
 # --- SQLite: one INSERT ... SELECT over a JSON document ------------------------------------------------
 
-# Position of each value in a document row: event_id, record_id, arrival, probability, prediction, then
-# source_id, row, event time (ms), label and the features.
-_DOC_AT = {"event_id": 0, "record_id": 1, "arrival_time": 2, "churn_probability": 3, "churn_prediction": 4}
-_DOC_AT |= {"source_id": 5, "row": 6, "event_ms": 7, "label": 8}
-_DOC_AT |= {name: 9 + i for i, name in enumerate(FEATURE_COLUMNS)}
+# The values of a document row, in order.
+_DOC_FIELDS: tuple[str, ...] = (
+    "event_id",
+    "record_id",
+    "arrival_time",
+    "churn_probability",
+    "churn_prediction",
+    "source_id",
+    "row",
+    "event_ms",
+    "label",
+    *FEATURE_COLUMNS,
+)
+_DOC_AT = {name: position for position, name in enumerate(_DOC_FIELDS)}
 _DOC_DIRECT = [name for name in _DOC_AT if name != "event_ms"]
 # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC here); the SQL builds the same.
 _SQLITE_EVENT_TIME = (
@@ -162,26 +178,9 @@ def _sqlite_datetime(connection: Connection) -> Callable[[datetime], str]:
 def _insert_from_json(connection: Connection, batch: ScoredBatch, scored_at: datetime) -> int:
     as_text = _sqlite_datetime(connection)
     arrival_text = {t: as_text(datetime.fromtimestamp(t, tz=UTC)) for t in set(batch.arrival_times)}
-    columns = batch.columns
-    document = orjson.dumps(
-        list(
-            _first_of_each_record(
-                zip(
-                    batch.event_ids,
-                    _record_ids(batch),
-                    map(arrival_text.__getitem__, batch.arrival_times),
-                    batch.probabilities,
-                    batch.predictions,
-                    columns[1],
-                    columns[2],
-                    columns[3],
-                    columns[LABEL_INDEX],
-                    *columns[FEATURE_SLICE],
-                    strict=True,
-                )
-            )
-        )
-    )
+    values = _stored_values(batch) | {"arrival_time": list(map(arrival_text.__getitem__, batch.arrival_times))}
+    rows = zip(*(values[name] for name in _DOC_FIELDS), strict=True)
+    document = orjson.dumps(list(_first_of_each_record(rows, _DOC_AT["record_id"])))
     result = connection.exec_driver_sql(
         _INSERT_FROM_JSON, (as_text(scored_at), batch.model_name, batch.model_version, document.decode())
     )
@@ -199,7 +198,7 @@ def _insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
     return statement.returning(table.c.event_id)
 
 
-class StaleDeliveryIdsError(RuntimeError):
+class StaleDeliveryIdsError(TransientError, RuntimeError):
     """A delivery id of this batch is stored for another record: the ids were qualified with the creation time
     of an earlier stream of the same name (a cached one). Nothing is written; the batch is retried once the
     stream's incarnation is asked again."""

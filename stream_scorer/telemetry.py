@@ -1,24 +1,24 @@
-"""Structured logs and per-batch metrics: one JSON document per line on stdout.
+"""Structured logs and per-batch metrics of the scorer, with Powertools for AWS Lambda: one JSON document per
+line on stdout.
 
-The batch line is also a CloudWatch Embedded Metric Format document: in AWS its counts become metrics
-(namespace ``ChurnPipeline``, dimension ``service``) without an API call; locally it is a JSON log line.
+Log lines come from a Powertools :class:`~aws_lambda_powertools.Logger` (service ``stream_scorer``); each
+batch's counts go out as one CloudWatch Embedded Metric Format line from Powertools
+:class:`~aws_lambda_powertools.Metrics` (namespace ``ChurnPipeline``, dimension ``service``): in AWS they
+become metrics without an API call, locally they are JSON lines next to the log.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics
 from pydantic import BaseModel
 
-from churn_common.redaction import redact
+from churn_common.lambda_logging import service_logger
 
 SERVICE = "stream_scorer"
 METRICS_NAMESPACE = "ChurnPipeline"
-FIELDS_ATTRIBUTE = "fields"
 
 
 class BatchMetrics(BaseModel):
@@ -42,63 +42,38 @@ METRIC_UNITS: dict[str, str] = {
     "batch_latency_ms": "Milliseconds",
     "oldest_record_age_s": "Seconds",
 }
+METRIC_PROPERTIES = ("model_name", "model_version")
 
 
-def emf_document(metrics: BatchMetrics, *, at: datetime) -> dict[str, Any]:
+def scorer_logger() -> Logger:
+    """The ``stream_scorer`` logger. It does not propagate: its lines are complete, and a root handler would
+    print them a second time."""
+    return service_logger(SERVICE, propagate=False)
+
+
+def service_metrics() -> Metrics:
+    """The scorer's metrics; Powertools keeps one metric set per process, shared by every instance."""
+    return Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+def publish(metrics: BatchMetrics, *, at: datetime, sink: Metrics | None = None) -> None:
+    """Writes ``metrics`` as one EMF line (timestamped ``at``) and empties the set, so nothing of this
+    invocation is left for the next one (the local Lambda stand-in runs many in one process)."""
+    sink = sink or service_metrics()
     values = metrics.model_dump()
-    present = [name for name in METRIC_UNITS if values[name] is not None]
-    return {
-        "_aws": {
-            "Timestamp": int(at.timestamp() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [["service"]],
-                    "Metrics": [{"Name": name, "Unit": METRIC_UNITS[name]} for name in present],
-                }
-            ],
-        },
-        "service": SERVICE,
-        **values,
-    }
+    try:
+        for name, unit in METRIC_UNITS.items():
+            if values[name] is not None:
+                sink.add_metric(name=name, unit=unit, value=values[name])
+        for name in METRIC_PROPERTIES:
+            if values[name] is not None:
+                sink.add_metadata(key=name, value=values[name])
+        sink.set_timestamp(at)
+        sink.flush_metrics(raise_on_empty_metrics=True)
+    finally:
+        sink.clear_metrics()
 
 
-class JsonLinesHandler(logging.Handler):
-    """Writes each record as one JSON object to the current ``sys.stdout`` (what Lambda ships to CloudWatch).
-
-    The whole line is redacted (:func:`churn_common.redaction.redact`): message, fields and traceback may
-    quote a URL with credentials (an unreachable registry's ``MLFLOW_TRACKING_URI``), and every line of the
-    scorer passes here."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            document: dict[str, Any] = {
-                "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-                "level": record.levelname,
-                "service": SERVICE,
-                "logger": record.name,
-                "message": record.getMessage(),
-                **getattr(record, FIELDS_ATTRIBUTE, {}),
-            }
-            if record.exc_info:
-                document["exception"] = logging.Formatter().formatException(record.exc_info)
-            sys.stdout.write(redact(json.dumps(document, default=str)) + "\n")
-            sys.stdout.flush()
-        except Exception:
-            self.handleError(record)
-
-
-def service_logger() -> logging.Logger:
-    """The ``stream_scorer`` logger (and its children) writing JSON lines; idempotent."""
-    logger = logging.getLogger(SERVICE)
-    if not any(isinstance(h, JsonLinesHandler) for h in logger.handlers):
-        logger.addHandler(JsonLinesHandler())
-        logger.propagate = False
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
-    return logger
-
-
-def fields(**values: Any) -> dict[str, dict[str, Any]]:
-    """``log.info(message, extra=fields(...))``: extra keys of the JSON line."""
-    return {FIELDS_ATTRIBUTE: values}
+def fields(**values: Any) -> dict[str, Any]:
+    """``log.info(message, extra=fields(...))``: extra keys of the JSON line (Powertools drops ``None`` ones)."""
+    return values

@@ -1,7 +1,7 @@
 """Decode and validate a whole batch of wire records column-wise, with the contract's own types.
 
 :func:`churn_common.wire.decode_batch` validates record by record. Here the batch is decoded once,
-transposed, and each of the 18 columns is validated in one call against the same annotated types of
+transposed, and each column is validated in one call against the same annotated types of
 :data:`~churn_common.wire.WireRecordV1` (strict), which costs about half as much. Every record a column
 check flags, and anything not shaped like a v1 record, is handed to ``decode_batch``: the contract
 decides, and rejection reasons are its exact words.

@@ -35,12 +35,29 @@ _TEST_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_HOME": str(SESSION_STATE / "prefect"),
+    # Ports of the session's own: parallel workers each start local stacks, which refuse a busy port.
+    "LOCAL_AWS_PORT": str(free_port()),
+    "LOCAL_PREFECT_PORT": str(free_port()),
+    "EVIDENTLY_UI_PORT": str(free_port()),
 }
 os.environ.update(_TEST_ENV)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 os.environ.setdefault(
     "CHURN_TEST_DATA_DIR", os.environ.get("CHURN_DATA_DIR") or str((REPO_ROOT.parent / "shared" / "data").resolve())
 )
+
+
+# Slowest groups first: parallel workers then end together instead of one of them finishing an e2e run alone.
+_GROUP_ORDER = {"e2e": 0, "integration": 1}
+_LAST = len(_GROUP_ORDER)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def group(item: pytest.Item) -> int:
+        groups = [_GROUP_ORDER[mark.name] for mark in item.iter_markers() if mark.name in _GROUP_ORDER]
+        return min(groups, default=_LAST)
+
+    items.sort(key=group)
 
 
 def _clear_settings() -> None:

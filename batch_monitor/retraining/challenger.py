@@ -19,13 +19,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from batch_monitor.retraining.decision import decide_promotion
+from churn_common.errors import PermanentError
 from churn_common.mlflow_credentials import mlflow_errors_redacted
 from churn_common.registry import configure_mlflow
 from churn_common.schema import LABEL_COLUMN
 from churn_common.settings import Settings
-from training.aliases import move_alias
-from training.evaluate import Gate
-from training.model import fit_model, holdout_metrics, load_version, log_model_version, split_holdout
+from training import Gate, fit_model, holdout_metrics, load_version, log_model_version, move_alias, split_holdout
 
 DATA_SOURCE = "recent_predictions"
 RETRAINED_FROM_TAG = "retrained_from"
@@ -34,7 +33,7 @@ TRIGGER_TAG = "retraining_trigger"
 MIN_ROWS_PER_CLASS = 4
 
 
-class NotEnoughDataError(ValueError):
+class NotEnoughDataError(PermanentError, ValueError):
     """Too few labelled records, or a single class: nothing sensible can be trained or compared."""
 
 

@@ -7,9 +7,9 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from batch_monitor.evaluation import QUALITY_FIELDS, EvaluationStatus
+from batch_monitor.core import EvaluationStatus, Window, as_utc
+from batch_monitor.core.evaluation import QUALITY_FIELDS
 from batch_monitor.retraining.decision import WindowQuality
-from batch_monitor.windows import Window, as_utc
 from churn_common.database import monitoring_windows, predictions
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from batch_monitor.alerts import Thresholds
-from batch_monitor.windows import Window
+from batch_monitor.core import Thresholds, Window
 from churn_common.settings import Settings
 
 PROMOTION_METRIC = "f1"

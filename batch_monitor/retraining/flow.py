@@ -13,6 +13,7 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from batch_monitor.core import Window
 from batch_monitor.retraining import ledger
 from batch_monitor.retraining.challenger import NotEnoughDataError, serving_version, train_challenger
 from batch_monitor.retraining.data import labelled_records, quality_history
@@ -24,7 +25,6 @@ from batch_monitor.retraining.decision import (
     decide_retraining,
 )
 from batch_monitor.retraining.ledger import RunStatus
-from batch_monitor.windows import Window
 from churn_common.database import get_engine
 from churn_common.settings import get_settings
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from batch_monitor.core import as_utc
 from batch_monitor.retraining.decision import RetrainingDecision
-from batch_monitor.windows import as_utc
 from churn_common.database import retraining_runs
 
 

@@ -22,13 +22,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from batch_monitor.retraining.ledger import read_runs
-from batch_monitor.windows import Window, as_utc
+from batch_monitor import read_runs
 from churn_common.aws import client
 from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
 from churn_common.settings import environment_overrides, get_settings
 from infra.local.demo_summary import AlertSummary, DemoSummary, FileSummary, RetrainingSummary, WindowSummary
-from infra.local.file_drops import upload, wait_for_manifest
+from infra.local.driver import (
+    Window,
+    as_utc,
+    sleep_to_next_window,
+    upload,
+    wait_for_manifest,
+    wait_for_settled,
+    window_of,
+)
+from infra.local.prefect_runs import on_stack_server
 from infra.local.stack import REPO_ROOT, LocalStack
 
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
@@ -50,7 +58,6 @@ MONITOR_TRIGGER_AFTER_SECONDS = 60
 RETRAINING_TIMEOUT_SECONDS = 180
 ALERTS_TIMEOUT_SECONDS = 60
 POLL_SECONDS = 0.5
-WINDOW_GUARD_SECONDS = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +71,6 @@ class DroppedFile:
     @property
     def source_id(self) -> str:
         return self.manifest["source_id"]
-
-
-def _sleep_to_next_window(window_seconds: int) -> None:
-    now = time.time()
-    time.sleep(window_seconds - now % window_seconds + WINDOW_GUARD_SECONDS)
-
-
-def _settled_count(engine: Engine, source_id: str) -> int:
-    with engine.connect() as connection:
-        scored = connection.execute(
-            select(func.count(func.distinct(predictions.c.record_id))).where(predictions.c.source_id == source_id)
-        ).scalar_one()
-        rejected = connection.execute(
-            select(func.count()).select_from(rejected_records).where(rejected_records.c.source_id == source_id)
-        ).scalar_one()
-    return int(scored) + int(rejected)
 
 
 def _stored_rows(engine: Engine, window: Window, source_ids: Sequence[str] | None = None) -> int:
@@ -99,21 +90,26 @@ def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedF
     started = time.monotonic()
     uploaded = upload(path)
     key = uploaded.key
-    manifest = wait_for_manifest(uploaded, timeout=FILE_TIMEOUT_SECONDS).model_dump(mode="json")
+    produced = wait_for_manifest(uploaded, timeout=FILE_TIMEOUT_SECONDS)
+    manifest = produced.model_dump(mode="json")
     deadline = started + FILE_TIMEOUT_SECONDS
-    if manifest["status"] != "processed":
-        progress.update(
-            task, description=f"{path.name}: {manifest['status']} ({manifest.get('error')})", total=1, completed=1
-        )
+    if produced.status != "processed":
+        progress.update(task, description=f"{path.name}: {produced.status} ({produced.error})", total=1, completed=1)
         return DroppedFile(path.name, key, manifest)
-    expected = int(manifest["records_sent"])
+    expected = produced.records_sent
     progress.update(task, description=f"{path.name}: scoring", total=expected)
-    while (settled := _settled_count(engine, manifest["source_id"])) < expected:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path.name}: only {settled}/{expected} records settled")
-        progress.update(task, completed=settled)
-        time.sleep(POLL_SECONDS)
-    window = Window.containing(datetime.fromisoformat(manifest["event_time"]), seconds=get_settings().window_seconds)
+    try:
+        wait_for_settled(
+            engine,
+            produced.source_id,
+            expected=expected,
+            deadline=deadline,
+            on_progress=lambda settled: progress.update(task, completed=settled),
+            poll=POLL_SECONDS,
+        )
+    except TimeoutError as exc:
+        raise TimeoutError(f"{path.name}: {exc}") from None
+    window = window_of(produced, seconds=get_settings().window_seconds)
     if expected and not _stored_rows(engine, window, [manifest["source_id"]]):
         # Same content, same record ids: the scorer stored none of them again, so this window gets no rows.
         progress.update(task, completed=expected, description=f"{path.name}: a repeat, records already stored")
@@ -153,7 +149,8 @@ def wait_for_monitor(engine: Engine, windows: set[Window], *, progress: Progress
             from prefect.deployments import run_deployment
 
             progress.update(task, description="monitor: triggering a run")
-            run_deployment(MONITOR_DEPLOYMENT, timeout=0)
+            with on_stack_server(get_settings()):
+                run_deployment(MONITOR_DEPLOYMENT, timeout=0)
             triggered = True
         if time.monotonic() > deadline:
             raise TimeoutError(f"monitor evaluated all rows of {done}/{len(stored)} windows")
@@ -163,9 +160,7 @@ def wait_for_monitor(engine: Engine, windows: set[Window], *, progress: Progress
 
 def wait_for_retraining(engine: Engine, starts: set[datetime], *, progress: Progress) -> None:
     """When the demo's windows call for retraining, waits until the monitor has recorded its outcome."""
-    from batch_monitor.retraining.data import quality_history
-    from batch_monitor.retraining.decision import RetrainingPolicy, decide_retraining
-    from batch_monitor.retraining.ledger import RunStatus, read_runs
+    from batch_monitor import RetrainingPolicy, RunStatus, decide_retraining, quality_history, read_runs
 
     settings = get_settings()
     policy = RetrainingPolicy.from_settings(settings)
@@ -197,7 +192,7 @@ def wait_for_retraining(engine: Engine, starts: set[datetime], *, progress: Prog
 def e_mailed_alert_ids(engine: Engine, starts: set[datetime]) -> set[str] | None:
     """SNS message ids of the alerts e-mailed for these windows; ``None`` while one is recorded but not yet
     published (the monitor records an alert before it publishes it)."""
-    from batch_monitor.alert_ledger import E_MAILED
+    from batch_monitor import E_MAILED
 
     with engine.connect() as connection:
         rows = connection.execute(
@@ -246,22 +241,7 @@ def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[da
         window_rows = connection.execute(select(monitoring_windows).order_by(monitoring_windows.c.window_start)).all()
         alert_rows = connection.execute(select(alerts).order_by(alerts.c.window_start, alerts.c.kind)).all()
 
-    windows = [
-        WindowSummary(
-            start=as_utc(w.window_start),
-            end=as_utc(w.window_end),
-            rows=w.n_rows,
-            model_version=w.model_version,
-            drift_share=w.drift_share,
-            dataset_drift=w.dataset_drift,
-            f1=w.f1,
-            precision=w.precision,
-            recall=w.recall,
-            accuracy=w.accuracy,
-        )
-        for w in window_rows
-        if as_utc(w.window_start) in starts
-    ]
+    windows = [WindowSummary.from_row(w._mapping) for w in window_rows if as_utc(w.window_start) in starts]
     alert_list = [
         AlertSummary(kind=a.kind, window_start=as_utc(a.window_start), subject=a.subject)
         for a in alert_rows
@@ -383,7 +363,7 @@ def default_files(console: Console) -> list[Path]:
 def resolve_files(names: str | None, console: Console) -> list[Path]:
     if not names:
         prepare_environment()
-        from training.train import ensure_model
+        from training import ensure_model
 
         ensure_model(console=console)
         return default_files(console)
@@ -406,7 +386,7 @@ def demo_environment() -> AbstractContextManager[None]:
 
 
 def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = True) -> DemoSummary:
-    from training.train import ensure_model
+    from training import ensure_model
 
     with demo_environment():
         ensure_model(console=console)
@@ -422,7 +402,7 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         ) as progress:
             for path in files:
-                _sleep_to_next_window(settings.window_seconds)
+                sleep_to_next_window(settings.window_seconds)
                 dropped.append(drop_and_wait(path, engine=engine, progress=progress))
             # A repeat's window holds none of its records: the monitor has nothing to evaluate there.
             windows = {d.window for d in dropped if d.window is not None and not d.repeat}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, computed_field
+
+from batch_monitor import WindowResult
 
 
 class FileSummary(BaseModel):
@@ -16,17 +19,22 @@ class FileSummary(BaseModel):
     repeat: bool = False  # an identical file was dropped before: its records were already stored
 
 
-class WindowSummary(BaseModel):
-    start: datetime
-    end: datetime
-    rows: int
-    model_version: str
-    drift_share: float | None
-    dataset_drift: bool | None
-    f1: float | None
-    precision: float | None
-    recall: float | None
-    accuracy: float | None
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowSummary(WindowResult):
+    """A ``monitoring_windows`` row as the demo reports it: every field of the monitor's
+    :class:`~batch_monitor.core.WindowResult` (``WindowSummary.from_row``)."""
+
+    @property
+    def start(self) -> datetime:
+        return self.window_start
+
+    @property
+    def end(self) -> datetime:
+        return self.window_end
+
+    @property
+    def rows(self) -> int:
+        return self.n_rows
 
 
 class AlertSummary(BaseModel):

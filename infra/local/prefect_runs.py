@@ -8,9 +8,28 @@ leaves one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
+from churn_common.settings import Settings
+
 MONITOR_DEPLOYMENT_NAME = "batch-monitor"
+
+
+def prefect_api_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.local_prefect_port}/api"
+
+
+@contextmanager
+def on_stack_server(settings: Settings) -> Iterator[None]:
+    """Prefect clients made inside talk to the stack's server. Prefect reads its settings once, when it is
+    first imported: in a process that imported it before the stack set ``PREFECT_API_URL`` (a test session,
+    the chaos run), a client would otherwise start a temporary server of its own and talk to that."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: prefect_api_url(settings)}):
+        yield
 
 
 def release_stale_monitor_runs(started: datetime, *, deployment: str = MONITOR_DEPLOYMENT_NAME) -> int:

@@ -32,6 +32,7 @@ from infra.local.lambda_service import (
     KinesisMappingConfig,
     LambdaService,
     SqsEventSource,
+    shard_pollers,
 )
 from infra.local.policy_documents import (
     DEPLOYED_ROLES,
@@ -40,7 +41,7 @@ from infra.local.policy_documents import (
     for_emulator,
     local_references,
 )
-from infra.local.prefect_runs import release_stale_monitor_runs
+from infra.local.prefect_runs import on_stack_server, prefect_api_url, release_stale_monitor_runs
 from infra.local.principals import (
     MONITOR,
     OPERATOR,
@@ -103,7 +104,7 @@ def local_environment(settings: Settings) -> dict[str, str]:
         "AWS_ENDPOINT_URL": emulator_url(settings),
         "LOCAL_STATE_DIR": str(state),
         "PREFECT_HOME": str(state / "prefect"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{settings.local_prefect_port}/api",
+        "PREFECT_API_URL": prefect_api_url(settings),
     }
 
 
@@ -274,12 +275,12 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self._start_lambda_service(get_settings(), self.resources)
 
     def _start_lambda_service(self, settings: Settings, resources: StackResources) -> None:
-        from producer.handler import lambda_handler as producer_handler
-        from stream_scorer.handler import lambda_handler as scorer_handler
+        from producer import lambda_handler as producer_handler
+        from stream_scorer import lambda_handler as scorer_handler
 
         mappings = event_source_mappings()
         service = LambdaService()
-        service.add_sqs(
+        service.add(
             SqsEventSource(
                 name="producer",
                 queue_url=resources.file_drops_queue_url,
@@ -290,7 +291,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 or mappings["producer"]["function_timeout_seconds"],
             )
         )
-        service.add_kinesis(
+        scorer_pollers = shard_pollers(
             name="stream_scorer",
             stream_name=resources.stream_name,
             stream_arn=resources.stream_arn,
@@ -300,6 +301,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             ),
             checkpoints=self._checkpoint_store(checkpoints_path(settings)),
         )
+        service.add(*scorer_pollers)
         service.start()
         self._lambda = service
 
@@ -325,7 +327,9 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             timeout=PREFECT_START_TIMEOUT_SECONDS,
             process=server,
         )
-        if released := release_stale_monitor_runs(self._started_at):
+        with on_stack_server(settings):
+            released = release_stale_monitor_runs(self._started_at)
+        if released:
             log.warning("%d monitor run(s) left unfinished by an earlier stack marked crashed", released)
         if self._serve_monitor:
             self._spawn("batch-monitor", [sys.executable, "-m", "batch_monitor.serve"], principal=MONITOR)
@@ -365,7 +369,13 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         forget_clients()
 
     def __enter__(self) -> LocalStack:
-        return self.start()
+        """A start that fails half-way stops what it started: pollers left running would go on polling an
+        emulator that is gone, for as long as the process lives."""
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

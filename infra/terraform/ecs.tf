@@ -203,7 +203,7 @@ data "aws_iam_policy_document" "prefect_worker" {
     resources = [local.database_secret_arn]
   }
 
-  # batch_monitor/reports.py only writes the pages; readers open them through their own access.
+  # batch_monitor/reports/workspace.py only writes the pages; readers open them through their own access.
   statement {
     sid       = "WriteReports"
     actions   = ["s3:PutObject"]

@@ -73,7 +73,7 @@ def run() -> dict[str, Any]:
 def _run(state: Path) -> dict[str, Any]:
     from churn_common.database import get_engine
     from churn_common.settings import get_settings
-    from infra.local.file_drops import upload, wait_for_manifest
+    from infra.local.driver import upload, wait_for_manifest
     from infra.local.resources import event_source_mappings
     from infra.local.stack import LocalStack
     from tests.benchmarks.producer_benchmark import _frame, _write_big_csv

@@ -57,7 +57,7 @@ from sqlalchemy import Engine, select, text
 
 from churn_common.database import get_engine, predictions
 from churn_common.settings import Settings, environment_overrides, get_settings
-from infra.local import lambda_service
+from infra.local.lambda_service import kinesis_poller
 from infra.local.resources import STREAM_SHARDS, event_source_mappings
 from infra.local.stack import LocalStack
 from tests.benchmarks.e2e_observe import (
@@ -126,7 +126,7 @@ def stack_configuration(database_url: str) -> dict[str, Any]:
         "shards": STREAM_SHARDS,
         "batch_size": mapping["batch_size"],
         "maximum_batching_window_s": mapping["maximum_batching_window_in_seconds"],
-        "poll_interval_when_idle_s": lambda_service.KINESIS_IDLE_SLEEP_SECONDS,
+        "poll_interval_when_idle_s": kinesis_poller.KINESIS_IDLE_SLEEP_SECONDS,
         "database": database_url.split(":", 1)[0].split("+", 1)[0],
         "cpus": os.cpu_count(),
     }
@@ -188,8 +188,8 @@ def produce_in_child(*, rate: float, seconds: float, run_name: str) -> None:
     """Child process: the simulator's ``stream_rows`` at ``rate`` on rows built beforehand (real data when
     ``CHURN_DATA_DIR`` is set), so that the generator's own cost per record stays small."""
     from churn_common.aws import client
+    from infra.local.simulate import csv_rows, default_drop_files, generated_rows, stream_rows
     from producer.kinesis_writer import KinesisWriter
-    from producer.simulate import csv_rows, default_drop_files, generated_rows, stream_rows
 
     settings = get_settings()
     source = csv_rows(default_drop_files(settings.churn_data_dir)) if settings.churn_data_dir else None
@@ -374,7 +374,7 @@ class Bench:
     def file_drop(self, rows: int) -> dict[str, Any]:
         """Upload a CSV of ``rows`` rows to the input prefix; seconds until its last prediction is committed."""
         from churn_common.aws import client
-        from infra.local.file_drops import UploadedVersion, manifest_of
+        from infra.local.driver import UploadedVersion, manifest_of
 
         self.recorder.reset(deliver_only=False)
         body = drop_csv(rows)
@@ -430,7 +430,7 @@ def drop_csv(rows: int) -> bytes:
 
     from data.churn_csv import read_churn_csv, write_churn_csv
     from data.generator import generate
-    from producer.simulate import default_drop_files
+    from infra.local.simulate import default_drop_files
 
     data_dir = get_settings().churn_data_dir
     if data_dir is None:

@@ -57,7 +57,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def window_at(index: int) -> Any:
-    from batch_monitor.windows import Window
+    from batch_monitor.core import Window
 
     start = FIRST_WINDOW_START + timedelta(seconds=index * WINDOW_SECONDS)
     return Window(start, start + timedelta(seconds=WINDOW_SECONDS))
@@ -195,9 +195,9 @@ def peak_rss_mb() -> float:
 
 
 def measure(*, url: str, indexes: str, mode: str, reference_path: Path, model_version: str) -> list[dict[str, Any]]:
-    from batch_monitor.drift import evaluate_window
-    from batch_monitor.window_data import load_window
-    from batch_monitor.window_evaluation import evaluate_stored_window
+    from batch_monitor.evaluation.drift import evaluate_window
+    from batch_monitor.evaluation.stored_window import evaluate_stored_window
+    from batch_monitor.window_data.reading import load_window
 
     engine = get_engine(url)
     reference = pd.read_parquet(reference_path)
@@ -289,9 +289,9 @@ def _window_result(
 
 
 def run() -> dict[str, Any]:
-    from batch_monitor.drift import DRIFT_SUMMARY_POINTS
-    from batch_monitor.reference import load_reference
-    from batch_monitor.window_data import SAMPLE_ROWS
+    from batch_monitor.evaluation.drift import DRIFT_SUMMARY_POINTS
+    from batch_monitor.evaluation.reference import load_reference
+    from batch_monitor.window_data.reading import SAMPLE_ROWS
     from stream_scorer.model import load_booster, resolve_alias
     from training.train import ensure_model
 

@@ -171,7 +171,7 @@ def _frame(rows: int) -> Any:
 
     from data.dataset import read_churn_csv
     from data.synthetic import generate
-    from producer.simulate import default_drop_files
+    from infra.local.simulate import default_drop_files
 
     data_dir = get_settings().churn_data_dir
     if data_dir is None:

@@ -161,9 +161,10 @@ def _wait_for_rejects(engine: Engine, expected: int) -> None:
 def pipeline(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
     from prefect.testing.utilities import prefect_test_harness
 
+    from batch_monitor.evaluation.reference import load_reference
     from batch_monitor.flow import monitor_windows
-    from batch_monitor.reference import load_reference
-    from infra.local.demo import _sleep_to_next_window, drop_and_wait
+    from infra.local.demo import drop_and_wait
+    from infra.local.driver import sleep_to_next_window
     from infra.local.stack import LocalStack
     from training.train import train_and_register
 
@@ -193,7 +194,7 @@ def pipeline(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
             files = _write_files(state)
             with LocalStack(with_prefect=False) as stack, Progress(console=Console(file=io.StringIO())) as progress:
                 for path in files:
-                    _sleep_to_next_window(WINDOW_SECONDS)
+                    sleep_to_next_window(WINDOW_SECONDS)
                     drop_and_wait(path, engine=engine, progress=progress)
                 assert stack.resources is not None
                 kinesis = client("kinesis")

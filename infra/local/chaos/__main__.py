@@ -33,8 +33,9 @@ def _log_to_file(state_dir: Path) -> Path:
     """Component logs (tracebacks of the injected faults included) go to a file, not over the progress bars;
     so do the scorer's JSON lines, which a Lambda writes to stdout. Before Prefect is imported: it reads its
     logging settings then."""
-    from stream_scorer import handler
-    from stream_scorer.telemetry import JsonLinesHandler
+    from churn_common.lambda_logging import CurrentStdoutHandler, logged_services
+    from producer import lambda_handler as _producer  # noqa: F401  each handler sets its logger up on import
+    from stream_scorer import lambda_handler as _scorer  # noqa: F401
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     path = state_dir / LOG_FILE
@@ -45,10 +46,11 @@ def _log_to_file(state_dir: Path) -> Path:
         format="%(asctime)s %(levelname)s %(threadName)s %(name)s %(message)s",
         force=True,
     )
-    scorer = handler.log  # set up when the handler module is imported, which has happened now
-    for json_lines in [h for h in scorer.handlers if isinstance(h, JsonLinesHandler)]:
-        scorer.removeHandler(json_lines)
-    scorer.propagate = True
+    for service in logged_services():
+        component = logging.getLogger(service)
+        for stdout in [h for h in component.handlers if isinstance(h, CurrentStdoutHandler)]:
+            component.removeHandler(stdout)
+        component.propagate = True
     return path
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, event, make_url
 from infra.local.chaos.plan import FaultPlan, PoisonKind
 from infra.local.chaos.poison import POISON_SOURCE_ID, poison_payload
 from infra.local.lambda_service import CheckpointStore, Handler
-from producer.kinesis_writer import KinesisWriter
+from producer import KinesisWriter
 
 PUT_RECORDS_EVENTS = ("before-parameter-build.kinesis.PutRecords", "before-call.kinesis.PutRecords")
 # Below the writer's attempts per entry: throttling delays an entry, it never fails the file or the stream.

@@ -19,8 +19,7 @@ from datetime import UTC, datetime, timedelta
 from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
 from sqlalchemy import Engine, select
 
-from batch_monitor.flow import monitor_windows
-from batch_monitor.windows import as_utc
+from batch_monitor import as_utc, monitor_windows
 from churn_common.database import monitoring_windows
 from infra.local.chaos.reconcile import EvaluationKey
 from infra.local.principals import MONITOR, acting_as

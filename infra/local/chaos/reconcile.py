@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, func, select
 
-from batch_monitor.windows import Window, as_utc, bucket_expression
+from batch_monitor import Window, as_utc, bucket_expression
 from churn_common.database import monitoring_windows, predictions, rejected_records
-from producer.manifest import Manifest
+from producer import Manifest
 
 EvaluationKey = tuple[datetime, str]  # window start, model version
 

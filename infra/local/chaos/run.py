@@ -42,11 +42,11 @@ from infra.local.chaos.reconcile import ChaosResult, InputCounts, reconcile, sto
 from infra.local.chaos.scratch_database import scratch_database
 from infra.local.chaos.workers import DROP_TIMEOUT_SECONDS, POLL_SECONDS, FileDrops, Supervisor, Worker
 from infra.local.chaos.workload import DropFiles, simulated_rows, simulator_run_name, write_drop_files
-from infra.local.file_drops import upload, wait_for_manifest
+from infra.local.driver import upload, wait_for_manifest
 from infra.local.lambda_service import Handler
 from infra.local.resources import StackResources
+from infra.local.simulate import StreamProgress, StreamSummary, stream_rows
 from infra.local.stack import LocalStack
-from producer.simulate import StreamProgress, StreamSummary, stream_rows
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def run_chaos(options: ChaosOptions, *, console: Console) -> ChaosResult:
         scratch_database(options.postgres_server) as database_url,
         environment_overrides({"DATABASE_URL": database_url}),
     ):
-        from training.train import ensure_model
+        from training import ensure_model
 
         ensure_model(console=console)
         settings = get_settings()

@@ -12,9 +12,9 @@ from typing import Any
 from infra.local.chaos.injectors import CheckpointsThatDie
 from infra.local.chaos.plan import FaultPlan
 from infra.local.chaos.workload import DropFiles
-from infra.local.file_drops import UploadedVersion, upload, wait_for_manifest
+from infra.local.driver import UploadedVersion, upload, wait_for_manifest
 from infra.local.stack import LocalStack
-from producer.manifest import Manifest
+from producer import Manifest
 
 POLL_SECONDS = 0.5
 DROP_TIMEOUT_SECONDS = 300.0
@@ -74,14 +74,6 @@ class FileDrops:
         if not condition(manifest):
             raise AssertionError(f"unexpected manifest for {version.key}: {manifest.model_dump_json()}")
         return manifest
-
-    def _wait_until(self, condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + DROP_TIMEOUT_SECONDS
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"file drops: no progress in {DROP_TIMEOUT_SECONDS:.0f} s")
-            if self.stop.wait(POLL_SECONDS):
-                raise InterruptedError("stopped")
 
     def _sleep_until(self, moment: float) -> None:
         if self.stop.wait(max(0.0, moment - time.monotonic())):

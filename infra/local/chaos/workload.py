@@ -10,7 +10,7 @@ from pathlib import Path
 
 from churn_common.schema import CustomerRow
 from infra.local.chaos.plan import MALFORMED_ROWS_PER_FILE, Workload
-from producer.simulate import generated_rows
+from infra.local.simulate import generated_rows
 
 FILE_SEED_OFFSET = 10_000  # file rows never reuse a seed of the simulator's blocks
 SIM_RUN_PREFIX = "chaos"

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from batch_monitor.reference import load_reference
-from batch_monitor.windows import Window
+from batch_monitor.core import Window
+from batch_monitor.evaluation.reference import load_reference
 from churn_common.aws import client
 from churn_common.database import get_engine, predictions
 from churn_common.registry import PROBABILITY_COLUMN, REFERENCE_ARTIFACT_DIR, REFERENCE_FILE, TARGET_COLUMN

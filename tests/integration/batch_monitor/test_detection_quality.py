@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from batch_monitor.core import as_utc
 from batch_monitor.flow import monitor_windows
-from batch_monitor.windows import as_utc
 from churn_common.database import alerts
 from data.synthetic import strong_drift
 from tests.integration.batch_monitor.conftest import closed_after, outbox_messages, window_at

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch_monitor.drift import COLUMN_DRIFT_THRESHOLD, evaluate_window
-from batch_monitor.evaluation import EvaluationStatus
-from batch_monitor.windows import Window
+from batch_monitor.core import EvaluationStatus, Window
+from batch_monitor.evaluation.drift import COLUMN_DRIFT_THRESHOLD, evaluate_window
 from churn_common.registry import PREDICTION_COLUMN, PROBABILITY_COLUMN, TARGET_COLUMN
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from data.bundled import read_sample

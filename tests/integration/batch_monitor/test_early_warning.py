@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 
-from batch_monitor.early_warning import advance, detector_states, run_detector
+from batch_monitor.core import Window, as_utc
+from batch_monitor.early_warning.detector import advance, detector_states, run_detector
 from batch_monitor.flow import monitor_windows
-from batch_monitor.windows import Window, as_utc
 from churn_common.database import alerts, dispose_engine, get_engine, predictions
 from tests.conftest import REPO_ROOT
 from tests.integration.batch_monitor.conftest import MODEL_NAME, window_at
@@ -46,7 +46,7 @@ def uninterrupted(engine: Engine) -> tuple[dict, list]:  # type: ignore[type-arg
 def consume_in_new_process(database_url: str, until: datetime) -> int:
     code = (
         "import sys; from datetime import datetime, timedelta; "
-        "from batch_monitor.early_warning import run_detector; from churn_common.database import get_engine; "
+        "from batch_monitor.early_warning.detector import run_detector; from churn_common.database import get_engine; "
         "run = run_detector(get_engine(sys.argv[1]), model_name=sys.argv[2], "
         "until=datetime.fromisoformat(sys.argv[3]), cooldown=timedelta(0)); print(run.consumed)"
     )

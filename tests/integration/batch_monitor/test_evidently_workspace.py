@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from batch_monitor.drift import evaluate_window
+from batch_monitor.evaluation.drift import evaluate_window
 from batch_monitor.flow import monitor_windows
-from batch_monitor.reports import add_evaluation_to_workspace, ui_command
+from batch_monitor.reports.workspace import add_evaluation_to_workspace, ui_command
 from churn_common.settings import get_settings
 from tests.conftest import free_port
 from tests.integration.batch_monitor.conftest import closed_after, scored_rows, window_at

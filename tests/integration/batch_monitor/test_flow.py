@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from batch_monitor.core import as_utc
+from batch_monitor.evaluation.reference import load_reference
 from batch_monitor.flow import WindowsFailedError, monitor_windows
-from batch_monitor.reference import load_reference
-from batch_monitor.windows import as_utc
 from churn_common.aws import client
 from churn_common.database import alerts, monitoring_metrics, monitoring_windows
 from churn_common.registry import PREDICTION_COLUMN, PROBABILITY_COLUMN, TARGET_COLUMN

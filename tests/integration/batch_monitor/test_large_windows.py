@@ -18,12 +18,12 @@ import pytest
 from scipy.stats import wasserstein_distance
 from sqlalchemy import Engine
 
-from batch_monitor.drift import COLUMN_DRIFT_THRESHOLD, evaluate_window
-from batch_monitor.quality import counts_of
-from batch_monitor.reference import load_reference
-from batch_monitor.sample_keys import key_threshold, sqlite_sample_key
-from batch_monitor.window_data import SAMPLE_ROWS, load_window, read_window
-from batch_monitor.window_evaluation import evaluate_stored_window
+from batch_monitor.core.quality import counts_of
+from batch_monitor.evaluation.drift import COLUMN_DRIFT_THRESHOLD, evaluate_window
+from batch_monitor.evaluation.reference import load_reference
+from batch_monitor.evaluation.stored_window import evaluate_stored_window
+from batch_monitor.window_data.reading import SAMPLE_ROWS, load_window, read_window
+from batch_monitor.window_data.sample_keys import key_threshold, sqlite_sample_key
 from churn_common.database import predictions
 from churn_common.registry import PREDICTION_COLUMN, PROBABILITY_COLUMN, TARGET_COLUMN
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN

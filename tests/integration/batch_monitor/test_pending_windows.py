@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from batch_monitor.evaluation import EvaluationStatus, WindowEvaluation
-from batch_monitor.store import store_evaluation
-from batch_monitor.window_data import load_window
-from batch_monitor.windows import Window, pending_windows, scan_start
+from batch_monitor.core import EvaluationStatus, Window, WindowEvaluation
+from batch_monitor.window_data.reading import load_window
+from batch_monitor.window_data.store import store_evaluation
+from batch_monitor.window_data.windows import pending_windows, scan_start
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_monitor.reference import (
+from batch_monitor.evaluation.reference import (
     OPTIONAL_REFERENCE_COLUMNS,
     REFERENCE_COLUMNS,
     ReferenceNotFoundError,

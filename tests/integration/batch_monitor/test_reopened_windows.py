@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
+from batch_monitor.core import Window, as_utc
 from batch_monitor.flow import monitor_windows
 from batch_monitor.retraining.data import quality_history
-from batch_monitor.windows import Window, as_utc
 from churn_common.database import alerts, monitoring_metrics, monitoring_windows, predictions
 from stream_scorer.model import LoadedModel
 from tests.integration.batch_monitor.conftest import closed_after, outbox_messages, scored_rows, window_at

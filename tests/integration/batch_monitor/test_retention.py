@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
+from batch_monitor.core import as_utc
 from batch_monitor.flow import WindowsFailedError, monitor_windows
-from batch_monitor.retention import prune
-from batch_monitor.windows import as_utc
+from batch_monitor.window_data.retention import prune
 from churn_common.database import monitoring_windows, predictions, rejected_records
 from tests.integration.batch_monitor.conftest import closed_after, window_at
 

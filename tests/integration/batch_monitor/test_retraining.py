@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from batch_monitor.evaluation.reference import load_reference
 from batch_monitor.flow import monitor_windows
-from batch_monitor.reference import load_reference
 from batch_monitor.retraining.decision import Verdict
 from batch_monitor.retraining.flow import due_retraining, retrain_model
 from batch_monitor.retraining.ledger import read_runs

@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
-from batch_monitor.alert_ledger import record_alerts
-from batch_monitor.alerts import Alert, AlertKind
-from batch_monitor.evaluation import ColumnDrift, EvaluationStatus, WindowEvaluation
-from batch_monitor.store import store_evaluation
-from batch_monitor.windows import Window
+from batch_monitor.alerting import Alert, AlertKind
+from batch_monitor.alerting.ledger import record_alerts
+from batch_monitor.core import ColumnDrift, EvaluationStatus, Window, WindowEvaluation
+from batch_monitor.window_data.store import store_evaluation
 from churn_common.database import alerts, get_engine, monitoring_metrics, monitoring_windows
 from churn_common.schema import FEATURE_COLUMNS
 

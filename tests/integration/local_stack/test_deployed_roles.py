@@ -23,7 +23,7 @@ from churn_common.database import get_engine, predictions
 from churn_common.database_credentials import fetch_secret_string
 from churn_common.settings import get_settings
 from infra.local.aws_call_log import read_call_log
-from infra.local.file_drops import manifest_of, upload, wait_for_manifest
+from infra.local.driver import manifest_of, upload, wait_for_manifest
 from infra.local.policy_documents import LOCAL_ACCOUNT, MONITOR, PRODUCER, STREAM_SCORER, Policy
 from infra.local.principals import acting_as
 from infra.local.resources import FILE_DROPS_DLQ

@@ -17,14 +17,15 @@ import pytest
 
 from churn_common.aws import client
 from infra.local.lambda_service import (
-    MAX_INVOCATION_PAYLOAD_BYTES,
     CheckpointStore,
     KinesisMappingConfig,
     KinesisShardPoller,
     LambdaService,
     MappingStats,
     SqsEventSource,
+    shard_pollers,
 )
+from infra.local.lambda_service.kinesis_poller import MAX_INVOCATION_PAYLOAD_BYTES
 from infra.local.resources import event_source_mappings
 
 pytestmark = pytest.mark.integration
@@ -426,13 +427,15 @@ def test_each_shard_is_delivered_in_order_and_a_stuck_shard_does_not_hold_up_the
 
     mapping = {**event_source_mappings()["stream_scorer"], "batch_size": 7, "maximum_batching_window_in_seconds": 0}
     service = LambdaService()
-    service.add_kinesis(
-        name="stream_scorer",
-        stream_name=aws.stream_name,
-        stream_arn=aws.stream_arn,
-        handler=handler,
-        config=KinesisMappingConfig.from_mapping(mapping, on_failure_queue_url=aws.scorer_dlq_url),
-        checkpoints=CheckpointStore(tmp_path / "checkpoints.json"),
+    service.add(
+        *shard_pollers(
+            name="stream_scorer",
+            stream_name=aws.stream_name,
+            stream_arn=aws.stream_arn,
+            handler=handler,
+            config=KinesisMappingConfig.from_mapping(mapping, on_failure_queue_url=aws.scorer_dlq_url),
+            checkpoints=CheckpointStore(tmp_path / "checkpoints.json"),
+        )
     )
     # WHEN the service runs its pollers
     service.start()

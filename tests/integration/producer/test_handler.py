@@ -4,6 +4,7 @@ with its rejects, manifest and move; repeats, unreadable files and faults are ha
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from churn_common.wire import FEATURE_SLICE, LABEL_INDEX, source_id_for
 from producer.file_processor import FileProcessor
 from producer.handler import handle, lambda_handler
 from producer.kinesis_writer import RetryPolicy
+from producer.logs import log
 from tests.integration.producer.conftest import Drops, assert_in_order_per_shard, expected_rows, read_stream, sqs_event
 
 pytestmark = pytest.mark.integration
@@ -256,8 +258,11 @@ def test_a_message_that_names_no_object_is_acknowledged_with_one_clear_error_lin
     # that says what was expected and what arrived
     assert lambda_handler(event, None) == {"batchItemFailures": []}
     (line,) = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert "names no object" in line.getMessage()
-    assert "'hello'" in line.getMessage()
+    logged = json.loads(log.registered_formatter.format(line))
+    assert "names no object" in logged["message"]
+    assert logged["body"] == "'hello'"
+    assert "S3 event notification" in logged["expected"]
+    assert logged["arrived"] == "text 'hello'"
     assert line.exc_info is None
 
 

@@ -204,11 +204,11 @@ def _log_lines(output: str) -> list[dict[str, Any]]:
 
 def _batch_lines(output: str) -> list[dict[str, Any]]:
     """The per-batch metrics lines of the handler's JSON log."""
-    return [line for line in _log_lines(output) if line["message"] == "batch scored"]
+    return [line for line in _log_lines(output) if line.get("message") == "batch scored"]
 
 
 def _faults(output: str) -> list[str]:
-    return [line["fault"] for line in _log_lines(output) if line["level"] == "ERROR"]
+    return [line["fault"] for line in _log_lines(output) if line.get("level") == "ERROR"]
 
 
 def test_database_down_for_part_of_a_run(make_run, served_model, capsys) -> None:

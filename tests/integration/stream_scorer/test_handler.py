@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, make_url, select
@@ -38,9 +39,14 @@ def count_rows(database_url: str) -> Callable[..., int]:
     return count
 
 
-def batch_metrics(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
-    """The metrics line each handled batch logged since the last call."""
-    return [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"batch scored"' in x]
+def output_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The JSON lines written to stdout since the last call: log lines and EMF metric documents."""
+    return [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+
+
+def batch_metrics(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The metrics log line each handled batch logged since the last call."""
+    return [line for line in output_lines(capsys) if line.get("message") == "batch scored"]
 
 
 def test_batch_is_scored_once_and_redelivery_changes_nothing(
@@ -104,6 +110,8 @@ def test_database_down_fails_the_batch_so_lambda_retries(models, postgres_url, c
             handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
         failure = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert (failure["level"], failure["fault"], failure["records_in"]) == ("ERROR", "database", 3)
+        assert failure["retryable"] is True
+        assert "Lambda retries it" in failure["message"]
         assert _rows_in(postgres_url) == 0
         # AND the retry, once the database is back, writes the batch
         relay.up()
@@ -177,20 +185,40 @@ def test_batch_of_poison_only_is_rejected_without_needing_the_model(database_url
     assert count_rows(rejected_records) == 2
 
 
-def test_each_batch_logs_its_metrics_as_one_json_line(sqlite_url, models, registered_model, capsys) -> None:
+def test_each_batch_logs_its_metrics_and_one_embedded_metric_document(
+    sqlite_url, models, registered_model, capsys
+) -> None:
     # GIVEN a batch of 20 records, two of them poison
     event = kinesis_event([*encoded([customer_record(row=i) for i in range(1, 19)]), b"x", b"[3]"])
-    # WHEN handled
-    handle(event, models=models, engine=get_engine(sqlite_url), incarnations=fixed_incarnation)
-    # THEN one JSON line carries the batch's metrics, as a CloudWatch embedded-metric document
-    (line,) = batch_metrics(capsys)
-    assert line["records_in"] == 20
-    assert (line["scored"], line["duplicates"], line["rejected"]) == (18, 0, 2)
-    assert line["model_version"] == registered_model.version
-    assert line["batch_latency_ms"] > 0
-    assert 0 <= line["oldest_record_age_s"] < 60
-    (directive,) = line["_aws"]["CloudWatchMetrics"]
-    assert {m["Name"] for m in directive["Metrics"]} >= {"records_in", "scored", "rejected", "batch_latency_ms"}
+    # WHEN handled twice (a warm container: nothing of the first invocation may leak into the second)
+    for _ in range(2):
+        handle(event, models=models, engine=get_engine(sqlite_url), incarnations=fixed_incarnation)
+    lines = output_lines(capsys)
+    # THEN each invocation logs one JSON line with the batch's metrics
+    first, second = [line for line in lines if line.get("message") == "batch scored"]
+    assert first["records_in"] == 20
+    assert (first["scored"], first["duplicates"], first["rejected"]) == (18, 0, 2)
+    assert (second["scored"], second["duplicates"], second["rejected"]) == (0, 18, 2)
+    assert first["model_version"] == registered_model.version
+    assert first["batch_latency_ms"] > 0
+    assert 0 <= first["oldest_record_age_s"] < 60
+    # AND one CloudWatch embedded-metric document, each with that invocation's values only
+    documents = [line for line in lines if "_aws" in line]
+    assert len(documents) == 2
+    for document, logged in zip(documents, (first, second), strict=True):
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert (directive["Namespace"], directive["Dimensions"]) == ("ChurnPipeline", [["service"]])
+        units = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+        assert units == {
+            "records_in": "Count",
+            "scored": "Count",
+            "duplicates": "Count",
+            "rejected": "Count",
+            "batch_latency_ms": "Milliseconds",
+            "oldest_record_age_s": "Seconds",
+        }
+        assert (document["service"], document["model_version"]) == ("stream_scorer", registered_model.version)
+        assert {name: document[name] for name in units} == {name: [float(logged[name])] for name in units}
 
 
 def test_all_predictions_of_a_batch_are_written_by_one_statement(sqlite_url, models) -> None:

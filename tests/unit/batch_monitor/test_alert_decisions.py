@@ -10,25 +10,26 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from batch_monitor.alerts import (
+from batch_monitor.alerting.episodes import QUIET, Action, Episode, Verdict
+from batch_monitor.alerting.ledger import Due
+from batch_monitor.alerting.messages import (
     DASHBOARD_PATH,
-    SUBJECT_MAX_CHARS,
-    AlertKind,
+    Alert,
     Links,
-    Thresholds,
+    Recovery,
     alert_subject,
+    crossing_alerts,
     dashboard_url,
-    decide_alerts,
     held_back,
     merge_alerts,
+    message_for,
     recovery_alert,
-    window_verdicts,
 )
-from batch_monitor.early_warning import DETECTOR_CONFIG, DetectedShift, early_warning_alert
-from batch_monitor.episodes import Verdict
-from batch_monitor.evaluation import ColumnDrift, EvaluationStatus, WindowEvaluation
-from batch_monitor.page_hinkley import Direction, Shift
-from batch_monitor.windows import Window
+from batch_monitor.alerting.publishing import SUBJECT_MAX_CHARS
+from batch_monitor.alerting.rules import AlertKind, Judgement, judge
+from batch_monitor.core import ColumnDrift, EvaluationStatus, Thresholds, Window, WindowEvaluation
+from batch_monitor.early_warning.detector import DETECTOR_CONFIG, DetectedShift, early_warning_alert
+from batch_monitor.early_warning.page_hinkley import Direction, Shift
 from churn_common.schema import FEATURE_COLUMNS
 from churn_common.settings import Settings
 from tests.conftest import REPO_ROOT
@@ -39,6 +40,17 @@ REPORT = "s3://churn-pipeline-data/reports/2026-11-26T06:50:00Z_3.html"
 GOOD_QUALITY = {"f1": 0.85, "precision": 0.9, "recall": 0.8, "accuracy": 0.95}
 NO_LABELS = {"n_labelled": 0, "f1": None, "precision": None, "recall": None, "accuracy": None}
 DASHBOARD = dashboard_url("http://grafana.example:3000/", start=WINDOW.start, end=WINDOW.end)
+
+
+def decide_alerts(
+    evaluation: WindowEvaluation, thresholds: Thresholds, *, report_uri: str | None, dashboard_url: str | None = None
+) -> list[Alert]:
+    """The window judged once, then the alert of each crossed kind."""
+    return crossing_alerts(judge(evaluation, thresholds), Links(report_uri, dashboard_url))
+
+
+def window_verdicts(evaluation: WindowEvaluation, thresholds: Thresholds) -> dict[AlertKind, Verdict]:
+    return dict(judge(evaluation, thresholds).verdicts)
 
 
 @pytest.fixture
@@ -253,8 +265,7 @@ def test_a_recovery_says_what_recovered_since_when_and_links_the_window(evaluati
     since = WINDOW.start - timedelta(minutes=15)
     alert = recovery_alert(
         AlertKind.DATA_DRIFT,
-        [evaluation(drifted=1)],
-        THRESHOLDS,
+        [judge(evaluation(drifted=1), THRESHOLDS)],
         since=since,
         links=Links(REPORT, DASHBOARD),
     )
@@ -299,3 +310,36 @@ def test_an_early_warning_says_which_way_from_what_to_what_and_when(version: str
     assert "200 predictions later" in alert.body
     assert "Dashboard: http://localhost:3000/d/churn-monitoring/" in alert.body
     assert (alert.window.start, alert.window.end) == (started, started + timedelta(seconds=95))
+
+
+def test_messages_follow_the_verdicts_of_the_judgement_and_never_judge_again(evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window whose figures cross nothing, and a judgement that says data drift crossed
+    judged = judge(evaluation(drifted=1), THRESHOLDS)
+    assert judged.crossed == ()
+    crossed = Judgement(judged.evaluation, THRESHOLDS, {**judged.verdicts, AlertKind.DATA_DRIFT: Verdict.CROSSED})
+    # THEN the messages are those of the judgement's crossed kinds
+    assert [a.kind for a in crossing_alerts(crossed, Links(REPORT))] == [AlertKind.DATA_DRIFT]
+    assert crossing_alerts(judged, Links(REPORT)) == []
+
+
+def test_each_due_ledger_step_gets_its_message(evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a crossing of data drift and the recovery context of its window
+    judged = judge(evaluation(drifted=11), THRESHOLDS)
+    [alert] = crossing_alerts(judged, Links(REPORT))
+    crossed = {alert.kind: alert}
+    recovery = Recovery([judged], Links(REPORT, DASHBOARD))
+    cooldown = timedelta(minutes=30)
+    last = WINDOW.start - timedelta(minutes=5)
+    started = WINDOW.start - timedelta(minutes=20)
+    episode = Episode(active=True, last_notified=last, started=started)
+    kind = str(AlertKind.DATA_DRIFT)
+
+    def message(action: Action, of: Episode) -> Alert:
+        return message_for(Due(kind, action, of), crossed=crossed, cooldown=cooldown, recovery=recovery)
+
+    # THEN a notification is the crossing itself, a suppressed one is held back, a recovery says since when
+    assert message(Action.NOTIFY, QUIET) == alert
+    assert message(Action.SUPPRESS, episode) == held_back(alert, last_notified=last, cooldown=cooldown)
+    recovered = message(Action.RECOVER, episode)
+    assert recovered.subject.startswith("[churn-model] Recovered: data drift (v3)")
+    assert f"episode since the window of {started.isoformat()}" in recovered.body

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from batch_monitor.episodes import QUIET, Action, Episode, Verdict, merge_verdicts, next_action
+from batch_monitor.alerting.episodes import QUIET, Action, Episode, Verdict, merge_verdicts, next_action
 
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=5)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
-from batch_monitor.early_warning import BLOCK_ROWS, DETECTOR_CONFIG, VersionState, advance, feed
-from batch_monitor.page_hinkley import Direction, PageHinkley
+from batch_monitor.early_warning.detector import BLOCK_ROWS, DETECTOR_CONFIG, VersionState, advance, feed
+from batch_monitor.early_warning.page_hinkley import Direction, PageHinkley
 
 # Churn probabilities of a confident classifier: most near 0, some near 1 (mean about 0.17, sd about 0.33).
 CALM_SHARE, SURGE_SHARE = 0.15, 0.32

@@ -12,7 +12,8 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.model_selection import train_test_split
 from xgboost import XGBClassifier
 
-from batch_monitor.performance_estimation import (
+from batch_monitor.core.quality import counts_of
+from batch_monitor.evaluation.performance_estimation import (
     ESTIMATED_METRICS,
     Calibration,
     calibrate_on_reference,
@@ -21,7 +22,6 @@ from batch_monitor.performance_estimation import (
     estimate_window_quality,
     fit_calibration,
 )
-from batch_monitor.quality import counts_of
 from churn_common.registry import PREDICTION_COLUMN, PROBABILITY_COLUMN, TARGET_COLUMN
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from data.synthetic import generate, strong_drift

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from batch_monitor.quality import WindowCounts, counts_of
+from batch_monitor.core.quality import WindowCounts, counts_of
 from churn_common.registry import PREDICTION_COLUMN, TARGET_COLUMN
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from batch_monitor.reports import report_key, snapshot_id, ui_command
-from batch_monitor.windows import Window
+from batch_monitor.core import Window
+from batch_monitor.reports.workspace import report_key, snapshot_id, ui_command
 from churn_common.settings import Settings
 
 WINDOW = Window(datetime(2026, 11, 26, 6, 50, tzinfo=UTC), datetime(2026, 11, 26, 6, 55, tzinfo=UTC))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from batch_monitor.retention import retention_cutoff
+from batch_monitor.window_data.retention import retention_cutoff
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 OPEN_WINDOW = NOW - timedelta(minutes=5)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from batch_monitor.alerts import Thresholds
+from batch_monitor.core import Thresholds, Window
 from batch_monitor.retraining.decision import (
     RetrainingPolicy,
     Verdict,
@@ -14,7 +14,6 @@ from batch_monitor.retraining.decision import (
     decide_promotion,
     decide_retraining,
 )
-from batch_monitor.windows import Window
 
 THRESHOLDS = Thresholds(drift_share=0.5, min_f1=0.7, min_precision=0.7, min_recall=0.7, min_accuracy=0.7)
 GOOD = {"f1": 0.9, "precision": 0.9, "recall": 0.9, "accuracy": 0.95}

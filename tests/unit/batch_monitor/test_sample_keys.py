@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batch_monitor.sample_keys import KEY_SPACE, key_threshold, sample_key, sqlite_sample_key
+from batch_monitor.window_data.sample_keys import KEY_SPACE, key_threshold, sample_key, sqlite_sample_key
 
 
 def kept(record_ids: list[str], fraction: float) -> np.ndarray:

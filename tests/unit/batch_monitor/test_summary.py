@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wasserstein_distance
 
-from batch_monitor.summary import quantile_summary
+from batch_monitor.evaluation.summary import quantile_summary
 
 
 @pytest.fixture

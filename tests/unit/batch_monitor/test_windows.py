@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from batch_monitor.windows import PendingWindow, StoredRows, Window, as_utc, due_windows, first_open_bucket
+from batch_monitor.core import Window, as_utc
+from batch_monitor.window_data.windows import PendingWindow, StoredRows, due_windows, first_open_bucket
 
 FIVE_MINUTES = 300
 

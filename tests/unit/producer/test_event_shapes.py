@@ -5,26 +5,33 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from producer.file_processor import AccountingError
 from producer.handler import handle
+from producer.logs import log
 from producer.s3_events import NotificationError, ObjectRef
+from producer.splitter import FileFormatError
 from tests.events import load_event
 
 
 class Processor:
     """Stands in for FileProcessor: records every object it is handed, fails for the keys it is told to."""
 
-    def __init__(self, *, failing_keys: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, *, failing_keys: frozenset[str] = frozenset(), failure: Callable[[str], Exception] = ConnectionError
+    ) -> None:
         self.refs: list[ObjectRef] = []
         self.failing_keys = failing_keys
+        self.failure = failure
 
     def process(self, ref: ObjectRef) -> None:
         self.refs.append(ref)
         if ref.key in self.failing_keys:
-            raise ConnectionError(f"S3 unreachable while reading {ref.uri}")
+            raise self.failure(f"S3 unreachable while reading {ref.uri}")
 
 
 def run(event: Any, processor: Processor | None = None) -> tuple[dict[str, Any], Processor]:
@@ -34,6 +41,13 @@ def run(event: Any, processor: Processor | None = None) -> tuple[dict[str, Any],
 
 def error_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "producer" and r.levelno >= logging.ERROR]
+
+
+def logged(record: logging.LogRecord) -> dict[str, Any]:
+    """The JSON line the producer writes for ``record``."""
+    line = log.registered_formatter.format(record)
+    assert "\n" not in line
+    return dict(json.loads(line))
 
 
 def with_body(event: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -205,12 +219,12 @@ def test_bodies_that_name_no_object_are_acknowledged_after_one_clear_line_each(
     for line, record, what in zip(lines, event["Records"], arrived, strict=True):
         assert line.exc_info is None
         assert "\n" not in line.getMessage()
-        logged = json.loads(line.getMessage())
-        assert logged["message_id"] == record["messageId"]
-        assert "S3 event notification (Records[].eventSource == aws:s3)" in logged["expected"]
-        assert "EventBridge S3 event (source == aws.s3" in logged["expected"]
-        assert what in f"arrived {logged['arrived']}"
-        assert logged["body"] == repr(record["body"][:200] + ("..." if len(record["body"]) > 200 else ""))
+        fields = logged(line)
+        assert fields["message_id"] == record["messageId"]
+        assert "S3 event notification (Records[].eventSource == aws:s3)" in fields["expected"]
+        assert "EventBridge S3 event (source == aws.s3" in fields["expected"]
+        assert what in f"arrived {fields['arrived']}"
+        assert fields["body"] == repr(record["body"][:200] + ("..." if len(record["body"]) > 200 else ""))
 
 
 def test_an_invalid_body_of_a_known_shape_is_acknowledged_with_its_fault_named(
@@ -224,7 +238,7 @@ def test_an_invalid_body_of_a_known_shape_is_acknowledged_with_its_fault_named(
     response, processor = run(with_body(event, notification))
     assert (response, processor.refs) == ({"batchItemFailures": []}, [])
     (line,) = error_lines(caplog)
-    assert "Records.0.s3.bucket: Field required" in json.loads(line.getMessage())["problem"]
+    assert "Records.0.s3.bucket: Field required" in logged(line)["problem"]
 
 
 def test_in_a_mixed_batch_only_the_message_whose_processing_failed_is_retried(
@@ -246,12 +260,48 @@ def test_in_a_mixed_batch_only_the_message_whose_processing_failed_is_retried(
     # AND the transient failure is logged with its traceback, the two impossible bodies without
     lines = error_lines(caplog)
     assert [line.exc_info is not None for line in lines] == [False, False, True]
+    failed = logged(lines[-1])
+    assert (failed["message"], failed["retryable"]) == ("message failed, will be retried", True)
 
 
-def test_a_direct_event_whose_processing_fails_raises_for_lambda_to_retry() -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(AccountingError, id="accounting"),
+        pytest.param(FileFormatError, id="file-format"),
+    ],
+)
+def test_a_failure_retrying_cannot_help_is_still_reported_so_sqs_dead_letters_it(
+    failure: Callable[[str], Exception], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a message whose object fails the same way on every attempt
+    event = load_event("s3_sqs_event")
+    processor = Processor(failing_keys=frozenset({"test.pdf"}), failure=failure)
+    # WHEN handled THEN it is still a batch item failure: never acknowledged, dead-lettered after maxReceiveCount
+    response, _ = run(event, processor)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    # AND its line says that retrying cannot help
+    (line,) = error_lines(caplog)
+    fields = logged(line)
+    assert fields["retryable"] is False
+    assert fields["message"] == "message failed, retrying cannot help: dead-lettered after the queue's maxReceiveCount"
+
+
+def test_a_direct_event_whose_processing_fails_raises_for_lambda_to_retry(caplog: pytest.LogCaptureFixture) -> None:
     processor = Processor(failing_keys=frozenset({"IMG_m7fzo3.jpg"}))
     with pytest.raises(ConnectionError):
         run(load_event("s3_eventbridge_event"), processor)
+    (line,) = error_lines(caplog)
+    assert (logged(line)["message"], logged(line)["retryable"]) == ("event failed, Lambda retries it", True)
+
+
+def test_a_direct_event_failing_the_same_way_every_time_still_raises(caplog: pytest.LogCaptureFixture) -> None:
+    processor = Processor(failing_keys=frozenset({"IMG_m7fzo3.jpg"}), failure=AccountingError)
+    with pytest.raises(AccountingError):
+        run(load_event("s3_eventbridge_event"), processor)
+    (line,) = error_lines(caplog)
+    assert logged(line)["retryable"] is False
+    assert "retrying cannot help" in logged(line)["message"]
 
 
 @pytest.mark.parametrize(
@@ -277,7 +327,7 @@ def test_an_event_of_no_known_shape_is_refused_with_one_clear_line(
     # AND it says so in one line, without a traceback
     (line,) = error_lines(caplog)
     assert line.exc_info is None
-    assert json.loads(line.getMessage())["arrived"] == raised.value.arrived
+    assert logged(line)["arrived"] == raised.value.arrived
 
 
 def test_an_invalid_sqs_event_is_refused_with_its_fault_named(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,10 +1,13 @@
-"""Parsing the SQS-wrapped S3 notifications exactly as they arrive (bodies recorded from the emulator).
+"""Parsing the SQS-wrapped S3 notifications exactly as they arrive: every event and message body is built
+from AWS's recorded events in ``tests/events/`` (via ``tests.aws_events``), with only the fields a test is
+about filled in.
 
 The other shapes (SNS envelopes, EventBridge, direct invocations) are covered with AWS's recorded events
 in ``test_event_shapes.py``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -12,47 +15,39 @@ import pytest
 from pydantic import ValidationError
 
 from producer.s3_events import NotificationError, SqsEvent, parse_notification
+from tests.aws_events import sqs_event as lambda_sqs_event
+from tests.events import load_event
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:file-drops"
-TEST_EVENT_BODY = '{"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-26T07:38:03.624Z", "Bucket": "b"}'
+BUCKET = "churn-pipeline-data"
+# The S3 test event S3 sends when notifications are configured, as its SQS message body.
+TEST_EVENT_BODY: str = load_event("s3_test_event_sqs")["Records"][0]["body"]
 
 
 def s3_record(
     key: str, *, event_name: str = "ObjectCreated:Put", etag: str = "e5eb", size: int = 8, version: str | None = None
 ) -> dict[str, Any]:
-    version_field = {} if version is None else {"versionId": version}
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2026-11-26T07:38:03.915Z",
-        "eventName": event_name,
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "cfg",
-            "bucket": {"name": "churn-pipeline-data", "arn": "arn:aws:s3:::churn-pipeline-data"},
-            "object": {"key": key, "size": size, "eTag": etag, **version_field, "sequencer": "0A1B"},
-        },
-    }
+    """One record of an S3 event notification: AWS's recorded record, naming this object of ``BUCKET``."""
+    record: dict[str, Any] = load_event("s3_event")["Records"][0]
+    record["eventName"] = event_name
+    record["s3"]["bucket"].update(name=BUCKET, arn=f"arn:aws:s3:::{BUCKET}")
+    obj = {"key": key, "size": size, "eTag": etag, "sequencer": "0A1B"}
+    record["s3"]["object"] = obj if version is None else {**obj, "versionId": version}
+    return record
 
 
 def sqs_event(*bodies: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"m-{i}",
-                "receiptHandle": f"rh-{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795678683915"},
-                "messageAttributes": {},
-                "md5OfBody": "x",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
+    """The ``aws:sqs`` event Lambda delivers for messages with these bodies (recorded record layout)."""
+    messages = [
+        {
+            "MessageId": f"m-{i}",
+            "ReceiptHandle": f"rh-{i}",
+            "Body": body,
+            "MD5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        }
+        for i, body in enumerate(bodies)
+    ]
+    return lambda_sqs_event(messages, queue_arn=QUEUE_ARN)
 
 
 def test_url_encoded_keys_are_decoded_slashes_spaces_and_plus_signs() -> None:
@@ -61,7 +56,7 @@ def test_url_encoded_keys_are_decoded_slashes_spaces_and_plus_signs() -> None:
     # WHEN parsed THEN the key is the real object key
     (ref,) = parse_notification(body)
     assert ref.key == "data/input/my file+x.csv"
-    assert ref.uri == "s3://churn-pipeline-data/data/input/my file+x.csv"
+    assert ref.uri == f"s3://{BUCKET}/data/input/my file+x.csv"
     assert (ref.etag, ref.size, ref.event_name) == ("e5eb", 8, "ObjectCreated:Put")
     assert (ref.version_id, ref.sequencer) == (None, "0A1B")
 

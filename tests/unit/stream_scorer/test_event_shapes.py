@@ -61,7 +61,7 @@ def test_the_handler_refuses_it_as_a_permanent_fault_in_one_line_without_a_trace
     assert fault_kind(raised.value) == "event_shape"
     # AND it logs one line, naming what was expected and what arrived, and no traceback
     (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
-    assert (line["level"], line["fault"]) == ("ERROR", "event_shape")
+    assert (line["level"], line["fault"], line["retryable"]) == ("ERROR", "event_shape", False)
     assert "retrying cannot change that" in line["message"]
     assert EXPECTED_EVENT in line["error"]
     assert "Records[].eventSource ['aws:sqs']" in line["error"]

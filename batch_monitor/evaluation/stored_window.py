@@ -1,0 +1,52 @@
+"""One stored window judged end to end: its rows read (a sample when large, counted exactly), then Evidently,
+then its quality estimated from the calibrated probabilities (labels or not).
+
+This is all the monitor does per window and model version before storing and alerting, so its time is
+the evaluation time of a window (the reference is loaded only for windows that are tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from batch_monitor.core.evaluation import ESTIMATED_PREFIX, EvaluationStatus, WindowEvaluation
+from batch_monitor.core.window import Window
+from batch_monitor.evaluation.drift import DEFAULT_DRIFT_SHARE_THRESHOLD, DEFAULT_MIN_ROWS, evaluate_window
+from batch_monitor.evaluation.performance_estimation import estimate_window_quality
+from batch_monitor.window_data.reading import SAMPLE_ROWS, read_window
+
+
+def evaluate_stored_window(
+    engine: Engine,
+    *,
+    window: Window,
+    model_name: str,
+    model_version: str,
+    reference: Callable[[], pd.DataFrame],
+    min_rows: int = DEFAULT_MIN_ROWS,
+    drift_share_threshold: float = DEFAULT_DRIFT_SHARE_THRESHOLD,
+    sample_rows: int = SAMPLE_ROWS,
+) -> WindowEvaluation:
+    data = read_window(
+        engine, window=window, model_name=model_name, model_version=model_version, sample_rows=sample_rows
+    )
+    if data.counts.rows < min_rows:
+        return WindowEvaluation(window, model_version, EvaluationStatus.TOO_FEW_ROWS, data.counts.rows)
+    reference_rows = reference()
+    evaluation = evaluate_window(
+        data.rows,
+        reference_rows,
+        window=window,
+        model_version=model_version,
+        counts=data.counts,
+        min_rows=min_rows,
+        drift_share_threshold=drift_share_threshold,
+    )
+    if evaluation.status is not EvaluationStatus.EVALUATED:
+        return evaluation
+    estimated = estimate_window_quality(data.rows, reference_rows)
+    return replace(evaluation, **{f"{ESTIMATED_PREFIX}{name}": value for name, value in estimated.items()})

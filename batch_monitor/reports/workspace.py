@@ -1,0 +1,130 @@
+"""Evidently reports: static HTML objects in the pipeline's bucket, linked from the tables and alerts, and
+each window's snapshots in a local Evidently workspace that ``evidently ui`` browses (``make evidently-ui``).
+
+A snapshot's id in the workspace is derived from its window, model version and position, so evaluating a
+window again replaces its snapshots instead of adding copies.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from batch_monitor.core import Window, WindowEvaluation
+from churn_common.settings import Settings, get_settings
+
+HTML_CONTENT_TYPE = "text/html"
+PROJECT_DESCRIPTION = "Churn model: data drift and classification quality per monitoring window and model version"
+# Namespace of the snapshot ids (any fixed UUID; changing it would duplicate every stored window).
+SNAPSHOT_NAMESPACE = uuid.UUID("5d0f1f1e-8c1b-4b8e-9a57-6c3f0c1d2e4a")
+UI_HOST = "127.0.0.1"
+
+
+def report_key(*, prefix: str, window: Window, model_version: str) -> str:
+    """``reports/2026-11-26T06:50:00Z_3.html``: sorts by time, one object per window and version."""
+    return f"{prefix}{window.label}_{model_version}.html"
+
+
+def upload_report(html: str, *, s3: Any, bucket: str, prefix: str, window: Window, model_version: str) -> str:
+    """Store (or replace, on a re-run) the report and return its ``s3://`` URI."""
+    key = report_key(prefix=prefix, window=window, model_version=model_version)
+    s3.put_object(Bucket=bucket, Key=key, Body=html.encode("utf-8"), ContentType=HTML_CONTENT_TYPE)
+    return f"s3://{bucket}/{key}"
+
+
+def snapshot_id(*, window: Window, model_version: str, index: int) -> uuid.UUID:
+    return uuid.uuid5(SNAPSHOT_NAMESPACE, f"{window.label}/{model_version}/{index}")
+
+
+def workspace_project(workspace: Any, name: str) -> Any:
+    """The project called ``name``, created on first use."""
+    for project in workspace.search_project(name):
+        if project.name == name:
+            return project
+    return workspace.create_project(name, description=PROJECT_DESCRIPTION)
+
+
+def add_to_workspace(
+    snapshots: Sequence[Any], *, workspace: Path, project_name: str, window: Window, model_version: str
+) -> list[str]:
+    """Put a window's Evidently runs (``Report.run`` results) into the workspace; returns their ids.
+
+    Each run is stamped with the window's start as its time and the window and version as metadata and
+    tags, so the UI orders and filters runs by window, not by when the monitor happened to compute them.
+    """
+    from evidently.ui.workspace import Workspace
+
+    workspace.mkdir(parents=True, exist_ok=True)
+    store = Workspace.create(str(workspace))
+    project = workspace_project(store, project_name)
+    stored = []
+    for index, snapshot in enumerate(snapshots):
+        model = snapshot.to_snapshot_model()
+        model = model.copy(
+            update={
+                "name": f"{window.label} v{model_version}" + (f" ({index + 1})" if len(snapshots) > 1 else ""),
+                "timestamp": window.start,
+                "metadata": {
+                    **model.metadata,
+                    "window_start": window.start.isoformat(),
+                    "window_end": window.end.isoformat(),
+                    "model_version": model_version,
+                },
+                "tags": [*model.tags, f"model_version={model_version}"],
+            }
+        )
+        key = snapshot_id(window=window, model_version=model_version, index=index)
+        # The public add_run always draws a fresh id; writing under a derived id makes a re-run replace.
+        store.state.write_snapshot(project.id, key, model)
+        stored.append(str(key))
+    return stored
+
+
+def add_evaluation_to_workspace(evaluation: WindowEvaluation, *, settings: Settings | None = None) -> list[str]:
+    """The monitor's hook: a window evaluation's runs into the configured workspace (none: nothing to add)."""
+    if not evaluation.snapshots:
+        return []
+    settings = settings or get_settings()
+    return add_to_workspace(
+        evaluation.snapshots,
+        workspace=settings.resolved_evidently_workspace,
+        project_name=settings.evidently_project,
+        window=evaluation.window,
+        model_version=evaluation.model_version,
+    )
+
+
+def ui_command(settings: Settings, *, port: int | None = None) -> list[str]:
+    """``evidently ui`` on the monitor's workspace, on the loopback interface only."""
+    executable = Path(sys.executable).with_name("evidently")
+    return [
+        str(executable),
+        "ui",
+        "--workspace",
+        str(settings.resolved_evidently_workspace),
+        "--host",
+        UI_HOST,
+        "--port",
+        str(port or settings.evidently_ui_port),
+    ]
+
+
+def main() -> None:
+    """``make evidently-ui``: the workspace is created when missing so the UI starts on an empty one too."""
+    from evidently.ui.workspace import Workspace
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    settings = get_settings()
+    settings.resolved_evidently_workspace.mkdir(parents=True, exist_ok=True)
+    Workspace.create(str(settings.resolved_evidently_workspace))
+    command = ui_command(settings)
+    print(f"Evidently UI on http://{UI_HOST}:{command[-1]} (workspace {settings.resolved_evidently_workspace})")
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()
