@@ -131,6 +131,20 @@ def _module_file(module: str, root: Path) -> Path | None:
     return None
 
 
+LAZY_EXPORTS = "_EXPORTS"
+
+
+def lazy_exports(source: str) -> dict[str, str]:
+    """A package's lazily loaded names and their modules (``churn_common.public_api``): ``from package import
+    name`` imports that module only when the name is used, so the scan must follow the mapping."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == LAZY_EXPORTS for target in node.targets
+        ):
+            return dict(ast.literal_eval(node.value))
+    return {}
+
+
 def _with_parents(module: str) -> Iterator[str]:
     parts = module.split(".")
     for end in range(1, len(parts) + 1):
@@ -158,8 +172,12 @@ def scan_imports(spec: ImageSpec, *, root: Path = REPO_ROOT) -> CodeImports:
                 continue
             seen.add(module)
             path = _module_file(module, root)
-            if path is None:
-                continue  # an attribute imported with `from package import name`
+            if path is None:  # an attribute imported with `from package import name`, perhaps a lazy one
+                package, _, attribute = module.rpartition(".")
+                init = _module_file(package, root) if package else None
+                lazy = lazy_exports(init.read_text()).get(attribute) if init else None
+                pending.extend(_with_parents(lazy) if lazy else ())
+                continue
             names = imported_names(path.read_text())
         for name in names:
             top = name.split(".")[0]

@@ -235,3 +235,20 @@ def test_every_image_has_a_dockerfile_and_an_ecr_repository_and_cd_builds_them_a
     cd = (REPO_ROOT / ".github" / "workflows" / "cd.yml").read_text()
     (built,) = re.findall(r"for image in ([a-z_ ]+); do\n\s+repository=", cd)
     assert set(built.split()) == dockerfiles
+
+
+def test_a_name_from_a_lazy_package_face_brings_its_modules_imports(tmp_path: Path) -> None:
+    # GIVEN a package whose face loads ``fit`` lazily from a module importing xgboost, and an entry using it
+    package = tmp_path / "training"
+    package.mkdir()
+    (package / "__init__.py").write_text('_EXPORTS = {"fit": "training.model", "other": "training.unused"}\n')
+    (package / "model.py").write_text("import xgboost\n\n\ndef fit(): ...\n")
+    (package / "unused.py").write_text("import torch\n")
+    (tmp_path / "producer").mkdir()
+    (tmp_path / "producer" / "__init__.py").write_text("")
+    (tmp_path / "producer" / "entry.py").write_text("from training import fit\n")
+    # WHEN the entry's imports are scanned
+    found = requirements.scan_imports(ImageSpec(modules=("producer.entry",)), root=tmp_path)
+    # THEN the module behind the name is followed, and only that one
+    assert "training.model" in found.project_modules
+    assert found.third_party == {"xgboost"}
