@@ -52,7 +52,7 @@ from stream_scorer.model import LoadedModel, ModelCache
 from stream_scorer.rejects import rejected_rows
 from stream_scorer.scoring import score
 from stream_scorer.validation import decode_columns
-from tests.factories import fixed_incarnation
+from tests.factories import FIXED_INCARNATION, fixed_incarnation
 from tests.local_servers import free_port, mlflow_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,9 +89,11 @@ RSS_PROBE = """
 import json, re, sys
 for name in {absent!r}:
     sys.modules[name] = None
-from stream_scorer.handler import lambda_handler
+from stream_scorer import handler
+# No stream to ask for its incarnation here (no emulator): a fixed one; the rest is the handler's own path.
+handler._stream_incarnations = lambda: lambda _stream_arn: {incarnation!r}
 with open({event_path!r}) as file:
-    lambda_handler(json.load(file))
+    handler.lambda_handler(json.load(file))
 with open("/proc/self/status") as status:
     peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
 print(json.dumps({{"peak_rss_mb": peak_kb / 1024}}))
@@ -275,7 +277,9 @@ def cold_starts(url: str, model_uri: str) -> dict[str, Any]:
 def handler_peak_rss_mb(url: str, database_url: str, event: dict[str, Any], folder: Path) -> float:
     event_path = folder / "event.json"
     event_path.write_text(json.dumps(event))
-    code = RSS_PROBE.format(absent=ABSENT_FROM_THE_LAMBDA_IMAGE, event_path=str(event_path))
+    code = RSS_PROBE.format(
+        absent=ABSENT_FROM_THE_LAMBDA_IMAGE, event_path=str(event_path), incarnation=FIXED_INCARNATION
+    )
     return round(float(_child(code, _child_environment(url, DATABASE_URL=database_url))["peak_rss_mb"]), 1)
 
 
