@@ -15,9 +15,11 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+# Local runs put many components on few cores: idle OpenMP threads (XGBoost) sleep instead of spinning.
+export OMP_WAIT_POLICY ?= PASSIVE
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-fast test-unit bench chaos lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
+.PHONY: setup browser demo test test-fast test-unit bench chaos lint format model-registry stack simulate-file-drops simulate-stream evidently-ui clean \
 	checkov provider-schema docker-requirements plan apply destroy
 
 setup: $(STAMP)
@@ -37,7 +39,24 @@ demo: setup  ## Run the whole pipeline on the embedded local stack (DEMO_FILES="
 TEST_WORKERS ?= 4
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-test: setup  ## The whole test suite: unit, integration (emulator, Postgres, MLflow, Prefect) and e2e
+# Headless Chromium for the e2e test that opens the Prefect and Evidently UIs (tests/browser.py finds the same
+# executables): Debian's package, installed with apt-get when none is there and the shell is root (as CI runs) or
+# may sudo without a password; otherwise that test is skipped locally with its reason, and under CI (CI set) a
+# missing browser is an error.
+BROWSERS := chromium chromium-browser google-chrome
+browser:  ## Debian's chromium for the UI test, installed when missing (needs root)
+	@if for b in $(BROWSERS); do command -v $$b; done | grep -q .; then \
+		:; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+		as_root=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		$$as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$as_root apt-get install -y -qq chromium >/dev/null; \
+	elif [ -n "$$CI" ]; then \
+		echo "error: no chromium, and it cannot be installed without root or sudo and apt-get" >&2; exit 1; \
+	else \
+		echo "note: no chromium: the UI test is skipped (as root: make browser)"; \
+	fi
+
+test: setup browser  ## The whole test suite: unit, integration (emulator, Postgres, MLflow, Prefect) and e2e
 	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 test-fast: setup  ## Everything but the e2e group (whole pipeline runs on the local stack)

@@ -16,7 +16,9 @@ _EXPORTS = {
     "as_utc": "batch_monitor.core",
     "bucket_expression": "batch_monitor.window_data.windows",
     "decide_retraining": "batch_monitor.retraining.decision",
+    "due_retraining": "batch_monitor.retraining.due",
     "monitor_windows": "batch_monitor.flow",
+    "project_dashboard_url": "batch_monitor.reports.workspace",
     "quality_history": "batch_monitor.retraining.data",
     "read_runs": "batch_monitor.retraining.ledger",
 }

@@ -27,7 +27,7 @@ from batch_monitor.alerting import (
     Links,
     RecordedAlert,
     SentAlert,
-    dashboard_url,
+    dashboard_link,
     judge,
     ledger,
     publish_unsent,
@@ -38,7 +38,7 @@ from batch_monitor.core import Thresholds, Window, WindowResult, as_utc
 from batch_monitor.early_warning.detector import run_detector
 from batch_monitor.evaluation.reference import load_reference
 from batch_monitor.evaluation.stored_window import evaluate_stored_window
-from batch_monitor.reports.workspace import add_evaluation_to_workspace, upload_report
+from batch_monitor.reports.workspace import add_evaluation_to_workspace, project_dashboard_url, upload_report
 from batch_monitor.retraining.flow import retrain_if_due
 from batch_monitor.window_data.retention import Pruned, prune, retention_cutoff
 from batch_monitor.window_data.store import store_evaluation
@@ -116,7 +116,9 @@ class MonitorConfig:
     thresholds: Thresholds
     lateness_seconds: float
     cooldown_seconds: float
-    grafana_url: str
+    grafana_url: str | None
+    # The dashboard alerts link without Grafana: the local Evidently UI's (None when Grafana is configured).
+    evidently_dashboard_url: str | None = None
 
 
 def _summary(result: WindowResult, judgement: Judgement, *, previous_n_rows: int | None) -> WindowSummary:
@@ -135,7 +137,7 @@ def _record_alerts(
     *,
     window: Window,
     judged: list[tuple[Judgement, str | None]],
-    dashboard: str,
+    dashboard: str | None,
     cooldown: timedelta,
     now: datetime,
 ) -> list[RecordedAlert]:
@@ -161,6 +163,7 @@ def detect_shifts(config: MonitorConfig, now: datetime) -> DetectorSummary:
         until=now - timedelta(seconds=config.lateness_seconds),
         cooldown=timedelta(seconds=config.cooldown_seconds),
         grafana_url=config.grafana_url,
+        fallback_url=config.evidently_dashboard_url,
     )
     warnings = [
         EarlyWarningSummary(
@@ -183,7 +186,12 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
     module doc."""
     engine = get_engine(config.database_url)
     evaluated_at = datetime.now(tz=UTC)
-    dashboard = dashboard_url(config.grafana_url, start=pending.window.start, end=pending.window.end)
+    dashboard = dashboard_link(
+        grafana_url=config.grafana_url,
+        fallback_url=config.evidently_dashboard_url,
+        start=pending.window.start,
+        end=pending.window.end,
+    )
     judged: list[tuple[Judgement, str | None]] = []
     for version in pending.versions:
         evaluation = evaluate_stored_window(
@@ -272,6 +280,7 @@ def monitor_windows(
         lateness_seconds=settings.window_lateness_seconds if lateness_seconds is None else lateness_seconds,
         cooldown_seconds=settings.alert_cooldown_seconds,
         grafana_url=settings.grafana_url,
+        evidently_dashboard_url=None if settings.grafana_url else project_dashboard_url(settings),
     )
     moment = as_utc(now) if now else datetime.now(tz=UTC)
     detection = detect_shifts(config, moment, return_state=True)

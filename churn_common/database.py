@@ -53,6 +53,8 @@ predictions = Table(
     Column("churn_prediction", SmallInteger, nullable=False),
     Column("label", SmallInteger, nullable=True),
     *(Column(feature.name, FEATURE_COLUMN_TYPES[feature.value_type], nullable=False) for feature in FEATURES),
+    Column("challenger_version", String(32), nullable=True, comment="shadow-scored beside model_version, if any"),
+    Column("challenger_probability", Float, nullable=True),
     Index("ix_predictions_event_time", "event_time"),
     Index("ix_predictions_record_id", "record_id"),
     Index("ix_predictions_scored_at", "scored_at"),
@@ -88,6 +90,9 @@ monitoring_windows = Table(
     Column("report_uri", Text),
     Column("evaluated_at", DateTime(timezone=True), nullable=False),
     *(Column(f"estimated_{name}", Float) for name in ("f1", "precision", "recall", "accuracy", "roc_auc")),
+    Column("challenger_version", String(32), comment="the challenger shadow-scored in the window, if any"),
+    Column("agreement", Float, comment="share of shadow-scored records both versions decided alike"),
+    Column("challenger_f1", Float),
 )
 
 monitoring_metrics = Table(

@@ -23,6 +23,7 @@ DEFAULT_FILE_DROPS_QUEUE = "file-drops"
 DEFAULT_ALERT_TOPIC = "churn-model-alerts"
 DEFAULT_MODEL_NAME = "XGBoostChurnModel"
 DEFAULT_MODEL_ALIAS = "staging"
+EVIDENTLY_UI_HOST = "127.0.0.1"
 
 
 class Settings(BaseSettings):
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     model_alias: str = Field(DEFAULT_MODEL_ALIAS, alias="MODEL_ALIAS")
     model_refresh_seconds: float = Field(60.0, alias="MODEL_REFRESH_SECONDS")
     churn_data_dir: Path | None = Field(None, alias="CHURN_DATA_DIR")
+    tuning_trials: int = Field(20, alias="TUNING_TRIALS", ge=0)
+    tuning_timeout_seconds: float = Field(300.0, alias="TUNING_TIMEOUT_SECONDS", gt=0)
 
     window_seconds: int = Field(300, alias="MONITOR_WINDOW_SECONDS", ge=1)
     window_lateness_seconds: float = Field(30.0, alias="MONITOR_LATENESS_SECONDS", ge=0)
@@ -70,7 +73,8 @@ class Settings(BaseSettings):
     min_recall: float = Field(0.70, alias="MIN_RECALL")
     min_accuracy: float = Field(0.70, alias="MIN_ACCURACY")
     alert_cooldown_seconds: float = Field(1800.0, alias="ALERT_COOLDOWN_SECONDS", ge=0)
-    grafana_url: str = Field("http://localhost:3000", alias="GRAFANA_URL")
+    # Unset locally (no Grafana there): alert e-mails then link the Evidently UI instead.
+    grafana_url: str | None = Field(None, alias="GRAFANA_URL")
 
     retrain_enabled: bool = Field(False, alias="RETRAIN_ENABLED")
     retrain_after_windows: int = Field(3, alias="RETRAIN_AFTER_WINDOWS", ge=1)
@@ -97,6 +101,11 @@ class Settings(BaseSettings):
     @property
     def resolved_evidently_workspace(self) -> Path:
         return self.evidently_workspace or self.local_state_dir / "evidently"
+
+    @property
+    def evidently_ui_url(self) -> str:
+        """Where ``make evidently-ui`` serves the workspace: on the loopback interface only."""
+        return f"http://{EVIDENTLY_UI_HOST}:{self.evidently_ui_port}"
 
     @property
     def mlflow_artifact_root(self) -> Path:

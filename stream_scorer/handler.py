@@ -60,7 +60,10 @@ def fault_kind(error: Exception) -> str:
 def _model_cache() -> ModelCache:
     settings = get_settings()
     return ModelCache(
-        name=settings.model_name, alias=settings.model_alias, refresh_seconds=settings.model_refresh_seconds
+        name=settings.model_name,
+        alias=settings.model_alias,
+        refresh_seconds=settings.model_refresh_seconds,
+        challenger_alias=settings.challenger_alias,
     )
 
 
@@ -72,8 +75,9 @@ def _score_and_write(
     records: UserRecords, *, models: ModelCache, engine: Engine, now: datetime, started: float
 ) -> BatchMetrics:
     decoded = decode_columns(records.decodable_payloads)
-    model = models.get() if len(decoded) else None
-    scored = score(records, decoded, model) if model is not None else None
+    serving = models.serving() if len(decoded) else None
+    scored = score(records, decoded, serving.champion, challenger=serving.challenger) if serving else None
+    model = serving.champion if serving else None
     # Stamped after scoring, just before the write: the latency panel measures arrival to stored.
     written_at = datetime.now(tz=UTC)
     rejects = rejected_rows(records, [*records.rejections, *decoded.rejections], at=written_at)
@@ -88,6 +92,7 @@ def _score_and_write(
         oldest_record_age_s=None if oldest is None else round(now.timestamp() - oldest, 3),
         model_name=model.name if model else None,
         model_version=model.version if model else None,
+        challenger_version=scored.challenger_version if scored is not None else None,
     )
 
 

@@ -8,6 +8,9 @@ into a session-local staging table, then ``INSERT ... SELECT ... ON CONFLICT DO 
 document. Either way the database does the per-row work, not Python. A record id already stored is left
 out by the statement (``NOT EXISTS`` on the record id index); no two invocations of one shard overlap and
 a record id always maps to the same shard, so no other writer can insert the same record id meanwhile.
+
+A shadow-scored challenger's probability (or NULL) travels with each row and its version with the batch,
+as the champion's do; what is left out as already stored does not change.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def _stored_values(batch: ScoredBatch) -> dict[str, Sequence[Any]]:
         "event_ms": columns[EVENT_TIME_INDEX],
         "churn_probability": batch.probabilities,
         "churn_prediction": batch.predictions,
+        "challenger_probability": batch.challenger_probabilities or [None] * len(batch),
         "label": columns[LABEL_INDEX],
         **dict(zip(FEATURE_COLUMNS, columns[FEATURE_SLICE], strict=True)),
     }
@@ -86,6 +90,7 @@ _STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("arrival_s", "float8"),
     ("churn_probability", "float8"),
     ("churn_prediction", "int2"),
+    ("challenger_probability", "float8"),
     ("label", "int2"),
     *((feature.name, FEATURE_PG_TYPES[feature.value_type]) for feature in FEATURES),
 )
@@ -95,13 +100,23 @@ _CREATE_STAGE = (
     f"({', '.join(f'{_quote(n)} {t}' for n, t in _STAGE_COLUMNS)}) ON COMMIT DELETE ROWS"
 )
 _COPY_STAGE = f"COPY {STAGING_TABLE} ({', '.join(_quote(n) for n, _ in _STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-_COPIED_AS_IS = ("event_id", "record_id", "source_id", "row", "churn_probability", "churn_prediction", "label")
+_COPIED_AS_IS = (
+    "event_id",
+    "record_id",
+    "source_id",
+    "row",
+    "churn_probability",
+    "churn_prediction",
+    "challenger_probability",
+    "label",
+)
 _INSERT_FROM_STAGE = (
     f"INSERT INTO predictions ({', '.join(_quote(n) for n in _COPIED_AS_IS)}, "
-    f"event_time, arrival_time, scored_at, model_name, model_version, "
+    f"event_time, arrival_time, scored_at, model_name, model_version, challenger_version, "
     f"{', '.join(_quote(n) for n in FEATURE_COLUMNS)}) "
     f"SELECT {', '.join(_quote(n) for n in _COPIED_AS_IS)}, "
     f"to_timestamp(event_ms / 1000.0), to_timestamp(arrival_s), %(scored_at)s, %(model_name)s, %(model_version)s, "
+    f"%(challenger_version)s, "
     f"{', '.join(_quote(n) for n in FEATURE_COLUMNS)} "
     f"FROM {STAGING_TABLE} AS staged "
     f"WHERE NOT EXISTS (SELECT 1 FROM predictions AS stored WHERE stored.record_id = staged.record_id) "
@@ -112,7 +127,12 @@ _INSERT_FROM_STAGE = (
 def _copy_then_insert(connection: Connection, batch: ScoredBatch, scored_at: datetime) -> int:
     values = _stored_values(batch) | {"arrival_s": batch.arrival_times}
     rows = zip(*(values[name] for name, _ in _STAGE_COLUMNS), strict=True)
-    params = {"scored_at": scored_at, "model_name": batch.model_name, "model_version": batch.model_version}
+    params = {
+        "scored_at": scored_at,
+        "model_name": batch.model_name,
+        "model_version": batch.model_version,
+        "challenger_version": batch.challenger_version,
+    }
     driver = connection.connection.driver_connection
     assert driver is not None
     driver_error = connection.dialect.loaded_dbapi.Error
@@ -144,6 +164,7 @@ _DOC_FIELDS: tuple[str, ...] = (
     "arrival_time",
     "churn_probability",
     "churn_prediction",
+    "challenger_probability",
     "source_id",
     "row",
     "event_ms",
@@ -159,9 +180,9 @@ _SQLITE_EVENT_TIME = (
 ).format(at=_DOC_AT["event_ms"])
 _INSERT_FROM_JSON = (
     f"INSERT INTO predictions ({', '.join(_quote(n) for n in _DOC_DIRECT)}, "
-    f"event_time, scored_at, model_name, model_version) "
+    f"event_time, scored_at, model_name, model_version, challenger_version) "
     f"SELECT {', '.join(f'value ->> {_DOC_AT[n]}' for n in _DOC_DIRECT)}, "
-    f"{_SQLITE_EVENT_TIME}, ?, ?, ? "
+    f"{_SQLITE_EVENT_TIME}, ?, ?, ?, ? "
     f"FROM json_each(?) "
     f"WHERE NOT EXISTS (SELECT 1 FROM predictions AS stored WHERE stored.record_id = value ->> {_DOC_AT['record_id']}) "
     f"ON CONFLICT (event_id) DO NOTHING"
@@ -182,7 +203,8 @@ def _insert_from_json(connection: Connection, batch: ScoredBatch, scored_at: dat
     rows = zip(*(values[name] for name in _DOC_FIELDS), strict=True)
     document = orjson.dumps(list(_first_of_each_record(rows, _DOC_AT["record_id"])))
     result = connection.exec_driver_sql(
-        _INSERT_FROM_JSON, (as_text(scored_at), batch.model_name, batch.model_version, document.decode())
+        _INSERT_FROM_JSON,
+        (as_text(scored_at), batch.model_name, batch.model_version, batch.challenger_version, document.decode()),
     )
     return int(result.rowcount)
 

@@ -32,6 +32,7 @@ class BatchMetrics(BaseModel):
     oldest_record_age_s: float | None
     model_name: str | None
     model_version: str | None
+    challenger_version: str | None = None
 
 
 METRIC_UNITS: dict[str, str] = {
@@ -42,7 +43,7 @@ METRIC_UNITS: dict[str, str] = {
     "batch_latency_ms": "Milliseconds",
     "oldest_record_age_s": "Seconds",
 }
-METRIC_PROPERTIES = ("model_name", "model_version")
+METRIC_PROPERTIES = ("model_name", "model_version", "challenger_version")
 
 
 def scorer_logger() -> Logger:

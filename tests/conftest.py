@@ -35,6 +35,11 @@ _TEST_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_HOME": str(SESSION_STATE / "prefect"),
+    # Models the tests train use the fixed parameters; tests/integration/training searches on its own budget.
+    "TUNING_TRIALS": "0",
+    # Idle OpenMP threads sleep instead of spinning: with parallel workers on few cores, spinning threads took
+    # the CPU from the thread with work (an XGBoost fit 0.2 s alone, up to 4 s beside a busy core).
+    "OMP_WAIT_POLICY": "PASSIVE",
     # Ports of the session's own: parallel workers each start local stacks, which refuse a busy port.
     "LOCAL_AWS_PORT": str(free_port()),
     "LOCAL_PREFECT_PORT": str(free_port()),

@@ -34,6 +34,9 @@ from training.evaluate import DEFAULT_DECISION_THRESHOLD, classification_metrics
 
 HOLDOUT_FRACTION = 0.25
 RANDOM_SEED = 42
+# XGBClassifier's keyword arguments.
+ModelParams = Mapping[str, float | int | str]
+# The fixed parameters: what every model is trained with unless a search (training/tuning.py) chose others.
 XGB_PARAMS: dict[str, float | int | str] = {
     "n_estimators": 200,
     "max_depth": 4,
@@ -66,8 +69,10 @@ def split_holdout(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, holdout
 
 
-def fit_model(train: pd.DataFrame) -> XGBClassifier:
-    model = XGBClassifier(**XGB_PARAMS)
+def fit_model(train: pd.DataFrame, params: ModelParams = XGB_PARAMS) -> XGBClassifier:
+    """Every model, a search's trials included, is fitted here, so a tuned version differs from a fixed
+    one only in ``params``."""
+    model = XGBClassifier(**params)
     model.fit(feature_matrix(train), train[LABEL_COLUMN])
     return model
 
@@ -97,19 +102,25 @@ def log_model_version(
     settings: Settings,
     tags: Mapping[str, str] | None = None,
     extra_metrics: Mapping[str, float] | None = None,
+    params: ModelParams = XGB_PARAMS,
+    run_id: str | None = None,
 ) -> LoggedVersion:
     """One MLflow run: parameters, holdout metrics, the model (registered as a new version) and the
-    reference data (``frame`` scored by ``model``), which the monitor loads for every later window."""
+    reference data (``frame`` scored by ``model``), which the monitor loads for every later window.
+
+    ``params`` are the ones ``model`` was fitted with. ``run_id`` names a finished run to log into
+    instead of a new one: the run a parameter search nested its trials under, so that the version's run
+    holds its trials too."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
     experiment_id = ensure_experiment(settings)
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
         mlflow.set_tags({DATA_SOURCE_TAG: data_source, **(tags or {})})
         mlflow.log_params(
             {
-                **XGB_PARAMS,
+                **params,
                 "holdout_fraction": HOLDOUT_FRACTION,
                 "rows": len(frame),
                 "threshold": DEFAULT_DECISION_THRESHOLD,

@@ -1,7 +1,9 @@
 """Train the XGBoost churn model, log it with its reference data, register it, gate the alias.
 
 ``python -m training.train`` (``make model-registry``); ``--if-missing`` leaves an existing alias alone,
-which is what the demo uses so that a second run does not retrain.
+which is what the demo uses so that a second run does not retrain. The parameters come from a bounded
+search (:mod:`training.tuning`, ``TUNING_TRIALS`` / ``TUNING_TIMEOUT_SECONDS``, ``--trials`` /
+``--timeout-seconds``) whose trials are nested runs under the version's run.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import Annotated, Any
 import typer
 
 from churn_common.mlflow_credentials import mlflow_errors_redacted
+from churn_common.registry import ensure_experiment
 from churn_common.settings import Settings, get_settings
 from data.dataset import locate_training_data, read_churn_csv
 from training.aliases import move_alias
 from training.evaluate import Gate
 from training.model import fit_model, holdout_metrics, log_model_version, split_holdout
+from training.tuning import search_parameters
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,8 @@ class TrainingResult:
     data_source: str
     promoted: bool
     gate_failures: list[str]
+    trials_completed: int = 0
+    best_cv_f1: float | None = None
 
 
 def train_and_register(
@@ -46,6 +52,7 @@ def train_and_register(
 
 
 def _train_and_register(*, settings: Settings, data_path: Path | None, gate: Gate | None) -> TrainingResult:
+    import mlflow
     from mlflow import MlflowClient
 
     gate = gate or Gate(settings.min_f1, settings.min_precision, settings.min_recall, settings.min_accuracy)
@@ -55,8 +62,17 @@ def _train_and_register(*, settings: Settings, data_path: Path | None, gate: Gat
         data_source = "explicit"
     frame = read_churn_csv(data_path)
     train, holdout = split_holdout(frame)
-    model = fit_model(train)
-    metrics = holdout_metrics(model, holdout)
+    # The version's run is opened before the search so that the trials nest under it; a failure while
+    # searching or fitting marks it failed.
+    with mlflow.start_run(experiment_id=ensure_experiment(settings)) as run:
+        search = search_parameters(
+            train,
+            trials=settings.tuning_trials,
+            timeout_seconds=settings.tuning_timeout_seconds,
+            experiment_id=run.info.experiment_id,
+        )
+        model = fit_model(train, search.params)
+        metrics = holdout_metrics(model, holdout)
     failures = gate.failures(metrics)
     logged = log_model_version(
         model=model,
@@ -66,6 +82,8 @@ def _train_and_register(*, settings: Settings, data_path: Path | None, gate: Gat
         data_source=data_source,
         settings=settings,
         tags={"data_file": data_path.name},
+        params=search.params,
+        run_id=run.info.run_id,
     )
     promoted = not failures
     if promoted:
@@ -76,7 +94,16 @@ def _train_and_register(*, settings: Settings, data_path: Path | None, gate: Gat
             version=logged.version,
             settings=settings,
         )
-    return TrainingResult(logged.version, logged.run_id, metrics, data_source, promoted, failures)
+    return TrainingResult(
+        logged.version,
+        logged.run_id,
+        metrics,
+        data_source,
+        promoted,
+        failures,
+        trials_completed=search.trials_completed,
+        best_cv_f1=search.best_cv_f1,
+    )
 
 
 def alias_exists(settings: Settings | None = None) -> bool:
@@ -120,15 +147,26 @@ def main(
         bool, typer.Option("--if-missing", help="Do nothing when the serving alias already exists.")
     ] = False,
     data: Annotated[Path | None, typer.Option(help="Train on this CSV instead of the located dataset.")] = None,
+    trials: Annotated[
+        int | None, typer.Option(min=0, help="Parameter search trials (TUNING_TRIALS); 0: the fixed parameters.")
+    ] = None,
+    timeout_seconds: Annotated[
+        float | None, typer.Option(help="Parameter search time limit in seconds (TUNING_TIMEOUT_SECONDS).")
+    ] = None,
 ) -> None:
-    """Train, log, register; set the serving alias only when the holdout gate passes."""
+    """Search parameters, train, log, register; set the serving alias only when the holdout gate passes."""
+    if timeout_seconds is not None and timeout_seconds <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--timeout-seconds")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    settings = get_settings()
+    overrides = {"tuning_trials": trials, "tuning_timeout_seconds": timeout_seconds}
+    settings = get_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
     if if_missing and alias_exists(settings):
         typer.echo(f"{settings.model_name}@{settings.model_alias} already registered; skipping training.")
         return
     result = train_and_register(settings=settings, data_path=data)
     summary = ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items())
+    if result.best_cv_f1 is not None:
+        typer.echo(f"{result.trials_completed} search trials, best cross-validated f1={result.best_cv_f1:.3f}")
     typer.echo(f"trained on {result.data_source} data: version {result.version} ({summary})")
     if not result.promoted:
         typer.echo(f"gate failed, alias {settings.model_alias!r} not set: {'; '.join(result.gate_failures)}", err=True)

@@ -5,7 +5,7 @@ The ledger builds no message: it says what is due, the caller builds the message
 """
 
 from batch_monitor.alerting.ledger import RecordedAlert
-from batch_monitor.alerting.messages import Alert, Links, dashboard_url
+from batch_monitor.alerting.messages import Alert, Links, dashboard_link, dashboard_url
 from batch_monitor.alerting.publishing import SentAlert, publish_unsent
 from batch_monitor.alerting.rules import AlertKind, Judgement, judge
 
@@ -16,6 +16,7 @@ __all__ = [
     "Links",
     "RecordedAlert",
     "SentAlert",
+    "dashboard_link",
     "dashboard_url",
     "judge",
     "publish_unsent",

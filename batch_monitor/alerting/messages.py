@@ -1,9 +1,10 @@
 """Alert messages (pure): the e-mail of each crossed kind, of a recovery and of a held-back crossing.
 
 The e-mail of a crossed kind says what crossed, by how much, and links the Evidently report and the Grafana
-dashboard at that time; quality judged on the estimate says its figures are estimated. Which kinds crossed is
-read from a :class:`~batch_monitor.alerting.rules.Judgement`, never judged again here; which message a kind's
-ledger row gets follows from what the ledger found due (:func:`message_for`).
+dashboard at that time (without Grafana, as locally: the Evidently UI's dashboard, see :func:`dashboard_link`);
+quality judged on the estimate says its figures are estimated. Which kinds crossed is read from a
+:class:`~batch_monitor.alerting.rules.Judgement`, never judged again here; which message a kind's ledger row
+gets follows from what the ledger found due (:func:`message_for`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def dashboard_url(grafana_url: str, *, start: datetime, end: datetime) -> str:
     since = int((start - DASHBOARD_MARGIN).timestamp() * 1000)
     until = int((end + DASHBOARD_MARGIN).timestamp() * 1000)
     return f"{grafana_url.rstrip('/')}/{DASHBOARD_PATH}?from={since}&to={until}"
+
+
+def dashboard_link(*, grafana_url: str | None, fallback_url: str | None, start: datetime, end: datetime) -> str | None:
+    """Grafana's dashboard at the time when Grafana is configured, else ``fallback_url``: the local stack has no
+    Grafana, and its Evidently UI plots every window, so an e-mail still leads to the figures behind it."""
+    if grafana_url:
+        return dashboard_url(grafana_url, start=start, end=end)
+    return fallback_url
 
 
 def alert_subject(what: str, window: Window) -> str:

@@ -41,7 +41,8 @@ class ColumnDrift:
 class WindowMetrics:
     """The figures of one window and model version, each ``None`` when it was not computed.
 
-    ``estimated_*`` figures rest on the same rows as drift and need no labels.
+    ``estimated_*`` figures rest on the same rows as drift and need no labels. ``agreement`` and
+    ``challenger_f1`` are the shadow-scored challenger's (:mod:`batch_monitor.core.challenger`).
     """
 
     drift_share: float | None = None
@@ -55,6 +56,8 @@ class WindowMetrics:
     estimated_recall: float | None = None
     estimated_accuracy: float | None = None
     estimated_roc_auc: float | None = None
+    agreement: float | None = None
+    challenger_f1: float | None = None
 
     @property
     def quality(self) -> dict[str, float]:
@@ -92,6 +95,7 @@ class WindowEvaluation(WindowMetrics):
     n_drift_rows: int | None = None
     columns: tuple[ColumnDrift, ...] = ()
     prediction_drift: ColumnDrift | None = None
+    challenger_version: str | None = None
     html: str | None = field(default=None, repr=False)
     # The Evidently runs behind ``html``, for the local workspace (batch_monitor.reports.workspace).
     snapshots: tuple[Any, ...] = field(default=(), repr=False, compare=False)
@@ -117,6 +121,7 @@ class WindowResult(WindowMetrics):
     n_rows: int
     prediction_drift_score: float | None = None
     report_uri: str | None = None
+    challenger_version: str | None = None
 
     @classmethod
     def of(cls, evaluation: WindowEvaluation, *, report_uri: str | None) -> WindowResult:
@@ -129,6 +134,7 @@ class WindowResult(WindowMetrics):
             n_rows=evaluation.n_rows,
             prediction_drift_score=None if prediction is None else prediction.score,
             report_uri=report_uri,
+            challenger_version=evaluation.challenger_version,
             **evaluation.metrics(),
         )
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from batch_monitor.alerting import ledger
 from batch_monitor.alerting.episodes import Verdict
 from batch_monitor.alerting.ledger import RecordedAlert
-from batch_monitor.alerting.messages import Alert, dashboard_url, instant_subject, message_for
+from batch_monitor.alerting.messages import Alert, dashboard_link, instant_subject, message_for
 from batch_monitor.alerting.rules import AlertKind
 from batch_monitor.core import Window, as_utc
 from batch_monitor.early_warning.page_hinkley import PageHinkley, PageHinkleyConfig, Shift
@@ -137,7 +137,12 @@ def advance(
 
 
 def early_warning_alert(
-    detected: DetectedShift, *, model_name: str, grafana_url: str | None, config: PageHinkleyConfig
+    detected: DetectedShift,
+    *,
+    model_name: str,
+    grafana_url: str | None,
+    config: PageHinkleyConfig,
+    fallback_url: str | None = None,
 ) -> Alert:
     shift = detected.shift
     started = datetime.fromtimestamp(shift.started_at, tz=UTC)
@@ -145,7 +150,7 @@ def early_warning_alert(
     span = Window(started, max(at, started + MIN_SPAN))
     what = f"Early warning: churn probability {shift.direction} {shift.before:.2f} -> {shift.after:.2f}"
     subject = instant_subject(f"{what} (v{detected.model_version})", at)
-    dashboard = None if grafana_url is None else dashboard_url(grafana_url, start=started, end=at)
+    dashboard = dashboard_link(grafana_url=grafana_url, fallback_url=fallback_url, start=started, end=at)
     lines = [
         f"Model: {model_name} version {detected.model_version}",
         f"The mean churn probability moved {shift.direction} from {shift.before:.3f} to {shift.after:.3f}"
@@ -252,6 +257,7 @@ def run_detector(
     until: datetime,
     cooldown: timedelta,
     grafana_url: str | None = None,
+    fallback_url: str | None = None,
     config: PageHinkleyConfig = DETECTOR_CONFIG,
     page_rows: int = PAGE_ROWS,
     fresh_start_rows: int = FRESH_START_ROWS,
@@ -287,7 +293,10 @@ def run_detector(
                 now=now or datetime.now(tz=UTC),
             )
             alerts = [
-                early_warning_alert(s, model_name=model_name, grafana_url=grafana_url, config=config) for s in found
+                early_warning_alert(
+                    s, model_name=model_name, grafana_url=grafana_url, config=config, fallback_url=fallback_url
+                )
+                for s in found
             ]
             recorded.extend(record_event_alerts(connection, alerts, cooldown=cooldown, now=now))
         consumed += len(rows)

@@ -1,5 +1,6 @@
 """One stored window judged end to end: its rows read (a sample when large, counted exactly), then Evidently,
-then its quality estimated from the calibrated probabilities (labels or not).
+then its quality estimated from the calibrated probabilities (labels or not), then the shadow-scored
+challenger's agreement with the serving version and its F1, when a challenger scored records of the window.
 
 This is all the monitor does per window and model version before storing and alerting, so its time is
 the evaluation time of a window (the reference is loaded only for windows that are tested).
@@ -13,10 +14,12 @@ from dataclasses import replace
 import pandas as pd
 from sqlalchemy import Engine
 
+from batch_monitor.core.challenger import challenger_figures
 from batch_monitor.core.evaluation import ESTIMATED_PREFIX, EvaluationStatus, WindowEvaluation
 from batch_monitor.core.window import Window
 from batch_monitor.evaluation.drift import DEFAULT_DRIFT_SHARE_THRESHOLD, DEFAULT_MIN_ROWS, evaluate_window
 from batch_monitor.evaluation.performance_estimation import estimate_window_quality
+from batch_monitor.window_data.challenger_counts import challenger_groups
 from batch_monitor.window_data.reading import SAMPLE_ROWS, read_window
 
 
@@ -49,4 +52,14 @@ def evaluate_stored_window(
     if evaluation.status is not EvaluationStatus.EVALUATED:
         return evaluation
     estimated = estimate_window_quality(data.rows, reference_rows)
-    return replace(evaluation, **{f"{ESTIMATED_PREFIX}{name}": value for name, value in estimated.items()})
+    evaluation = replace(evaluation, **{f"{ESTIMATED_PREFIX}{name}": value for name, value in estimated.items()})
+    groups = challenger_groups(engine, window=window, model_name=model_name, model_version=model_version)
+    figures = challenger_figures(groups, min_labelled=min_rows)
+    if figures is None:
+        return evaluation
+    return replace(
+        evaluation,
+        challenger_version=figures.challenger_version,
+        agreement=figures.agreement,
+        challenger_f1=figures.challenger_f1,
+    )

@@ -1,5 +1,6 @@
 """Evidently reports: static HTML objects in the pipeline's bucket, linked from the tables and alerts, and
-each window's snapshots in a local Evidently workspace that ``evidently ui`` browses (``make evidently-ui``).
+each window's snapshots in a local Evidently workspace that ``evidently ui`` browses (``make evidently-ui``),
+whose project dashboard plots them per window (:mod:`batch_monitor.reports.dashboard`).
 
 A snapshot's id in the workspace is derived from its window, model version and position, so evaluating a
 window again replaces its snapshots instead of adding copies.
@@ -15,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from batch_monitor.core import Window, WindowEvaluation
-from churn_common.settings import Settings, get_settings
+from churn_common.settings import EVIDENTLY_UI_HOST, Settings, get_settings
 
 HTML_CONTENT_TYPE = "text/html"
 PROJECT_DESCRIPTION = "Churn model: data drift and classification quality per monitoring window and model version"
 # Namespace of the snapshot ids (any fixed UUID; changing it would duplicate every stored window).
 SNAPSHOT_NAMESPACE = uuid.UUID("5d0f1f1e-8c1b-4b8e-9a57-6c3f0c1d2e4a")
-UI_HOST = "127.0.0.1"
+UI_HOST = EVIDENTLY_UI_HOST
 
 
 def report_key(*, prefix: str, window: Window, model_version: str) -> str:
@@ -41,11 +42,25 @@ def snapshot_id(*, window: Window, model_version: str, index: int) -> uuid.UUID:
 
 
 def workspace_project(workspace: Any, name: str) -> Any:
-    """The project called ``name``, created on first use."""
-    for project in workspace.search_project(name):
-        if project.name == name:
-            return project
-    return workspace.create_project(name, description=PROJECT_DESCRIPTION)
+    """The project called ``name``, created on first use, with the monitor's dashboard panels."""
+    from batch_monitor.reports.dashboard import ensure_dashboard
+
+    project = next((p for p in workspace.search_project(name) if p.name == name), None)
+    if project is None:
+        project = workspace.create_project(name, description=PROJECT_DESCRIPTION)
+    ensure_dashboard(workspace, project.id)
+    return project
+
+
+def project_dashboard_url(settings: Settings) -> str:
+    """The project's dashboard in the local Evidently UI. The project is created here when missing, so the
+    link (its id is drawn at creation) holds before the monitor stores a window and after."""
+    from evidently.ui.workspace import Workspace
+
+    folder = settings.resolved_evidently_workspace
+    folder.mkdir(parents=True, exist_ok=True)
+    project = workspace_project(Workspace.create(str(folder)), settings.evidently_project)
+    return f"{settings.evidently_ui_url}/projects/{project.id}"
 
 
 def add_to_workspace(
@@ -114,15 +129,16 @@ def ui_command(settings: Settings, *, port: int | None = None) -> list[str]:
 
 
 def main() -> None:
-    """``make evidently-ui``: the workspace is created when missing so the UI starts on an empty one too."""
+    """``make evidently-ui``: the workspace and the project (with its dashboard) are created when missing, so
+    the UI starts on an empty one too and shows windows as the monitor adds them."""
     from evidently.ui.workspace import Workspace
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
     settings = get_settings()
     settings.resolved_evidently_workspace.mkdir(parents=True, exist_ok=True)
-    Workspace.create(str(settings.resolved_evidently_workspace))
+    workspace_project(Workspace.create(str(settings.resolved_evidently_workspace)), settings.evidently_project)
     command = ui_command(settings)
-    print(f"Evidently UI on http://{UI_HOST}:{command[-1]} (workspace {settings.resolved_evidently_workspace})")
+    print(f"Evidently UI on {settings.evidently_ui_url} (workspace {settings.resolved_evidently_workspace})")
     os.execv(command[0], command)
 
 

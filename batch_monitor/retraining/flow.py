@@ -15,15 +15,10 @@ from pydantic import BaseModel
 
 from batch_monitor.core import Window
 from batch_monitor.retraining import ledger
-from batch_monitor.retraining.challenger import NotEnoughDataError, serving_version, train_challenger
-from batch_monitor.retraining.data import labelled_records, quality_history
-from batch_monitor.retraining.decision import (
-    RetrainingDecision,
-    RetrainingPolicy,
-    Verdict,
-    WindowQuality,
-    decide_retraining,
-)
+from batch_monitor.retraining.challenger import NotEnoughDataError, train_challenger
+from batch_monitor.retraining.data import labelled_records
+from batch_monitor.retraining.decision import RetrainingDecision, Verdict, WindowQuality
+from batch_monitor.retraining.due import due_retraining
 from batch_monitor.retraining.ledger import RunStatus
 from churn_common.database import get_engine
 from churn_common.settings import get_settings
@@ -114,19 +109,6 @@ def retrain_model(
         f"{settings.model_alias} -> v{result.challenger_version}" if result.promoted else "serving alias unchanged",
     )
     return _outcome(record)
-
-
-def due_retraining(database_url: str) -> RetrainingDecision:
-    """The decision for the version serving now, from the stored windows and the ledger."""
-    settings = get_settings()
-    policy = RetrainingPolicy.from_settings(settings)
-    if not policy.enabled:
-        return RetrainingDecision(Verdict.DISABLED, "")
-    engine = get_engine(database_url)
-    version = serving_version(settings)
-    since = ledger.used_until(engine, model_name=settings.model_name, serving_version=version)
-    history = quality_history(engine, model_version=version, since=since)
-    return decide_retraining(history, serving_version=version, policy=policy, used_until=since)
 
 
 def retrain_if_due(database_url: str) -> RetrainingOutcome | None:

@@ -41,6 +41,13 @@ def _estimated_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str 
             yield name, None, value
 
 
+def _challenger_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
+    for name in ("agreement", "challenger_f1"):
+        value = getattr(evaluation, name)
+        if value is not None:
+            yield name, None, value
+
+
 def _row_counts(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
     yield "n_rows", None, float(evaluation.n_rows)
     yield "n_labelled", None, float(evaluation.n_labelled)
@@ -48,7 +55,13 @@ def _row_counts(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None,
 
 MetricRows = Callable[[WindowEvaluation], Iterator[tuple[str, str | None, float | None]]]
 _METRICS_BY_STATUS: Mapping[EvaluationStatus, tuple[MetricRows, ...]] = {
-    EvaluationStatus.EVALUATED: (_row_counts, _drift_metrics, _quality_metrics, _estimated_metrics),
+    EvaluationStatus.EVALUATED: (
+        _row_counts,
+        _drift_metrics,
+        _quality_metrics,
+        _estimated_metrics,
+        _challenger_metrics,
+    ),
     EvaluationStatus.TOO_FEW_ROWS: (_row_counts,),
 }
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from batch_monitor import read_runs
 from churn_common.aws import client
 from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
 from churn_common.settings import environment_overrides, get_settings
+from infra.local.component_logs import component_output_to, terminal_console
 from infra.local.demo_summary import AlertSummary, DemoSummary, FileSummary, RetrainingSummary, WindowSummary
 from infra.local.driver import (
     Window,
@@ -38,8 +39,10 @@ from infra.local.driver import (
 )
 from infra.local.prefect_runs import on_stack_server
 from infra.local.stack import REPO_ROOT, LocalStack
+from infra.local.ui_links import watch_lines
 
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+LOG_FILE = Path("logs") / "demo.log"
 DEFAULT_DEMO_FILES = ("sample_reference_like.csv", "sample_drifted.csv", "sample_degraded.csv")
 DEMO_ENVIRONMENT = {
     "MONITOR_WINDOW_SECONDS": "10",
@@ -158,35 +161,35 @@ def wait_for_monitor(engine: Engine, windows: set[Window], *, progress: Progress
     progress.update(task, completed=len(stored), description="monitor: windows evaluated")
 
 
-def wait_for_retraining(engine: Engine, starts: set[datetime], *, progress: Progress) -> None:
-    """When the demo's windows call for retraining, waits until the monitor has recorded its outcome."""
-    from batch_monitor import RetrainingPolicy, RunStatus, decide_retraining, quality_history, read_runs
+def wait_for_retraining(engine: Engine, *, since: datetime, progress: Progress) -> None:
+    """Waits until the monitor has no retraining left to do for what it has evaluated: the flow's own
+    decision finds nothing due and no retraining started since ``since`` is still running.
+
+    The demo asks the flow's question rather than predicting the answer from its own windows: on a database
+    with history, an earlier promotion or windows an earlier retraining used change what the flow decides.
+    """
+    from batch_monitor import RunStatus, due_retraining, read_runs
 
     settings = get_settings()
-    policy = RetrainingPolicy.from_settings(settings)
-    with engine.connect() as connection:
-        latest = connection.execute(
-            select(monitoring_windows.c.model_version)
-            .where(monitoring_windows.c.window_start.in_(starts))
-            .order_by(monitoring_windows.c.window_start.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-    if latest is None:
-        return
-    history = [w for w in quality_history(engine, model_version=latest) if w.window.start in starts]
-    decision = decide_retraining(history, serving_version=latest, policy=policy)
-    if not decision.retrain:
-        return
-    task = progress.add_task("retraining: challenger on the degraded window", total=1)
+    task = None
     deadline = time.monotonic() + RETRAINING_TIMEOUT_SECONDS
-    while not any(
-        run.last_window_end == decision.last_window_end and run.status != RunStatus.RUNNING
-        for run in read_runs(engine, model_name=settings.model_name)
-    ):
+    while True:
+        due = due_retraining(settings.resolved_database_url).retrain
+        running = [
+            run
+            for run in read_runs(engine, model_name=settings.model_name)
+            if run.status == RunStatus.RUNNING and run.started_at >= since
+        ]
+        if not due and not running:
+            break
+        if task is None:
+            task = progress.add_task("retraining: challenger on the degraded windows", total=1)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no retraining outcome after {RETRAINING_TIMEOUT_SECONDS} s")
+            state = "still running" if running else "due but not started"
+            raise TimeoutError(f"retraining {state} after {RETRAINING_TIMEOUT_SECONDS} s")
         time.sleep(POLL_SECONDS)
-    progress.update(task, completed=1, description="retraining: outcome recorded")
+    if task is not None:
+        progress.update(task, completed=1, description="retraining: outcome recorded")
 
 
 def e_mailed_alert_ids(engine: Engine, starts: set[datetime]) -> set[str] | None:
@@ -394,6 +397,7 @@ def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = Tr
 
 
 def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool) -> DemoSummary:
+    started_at = datetime.now(tz=UTC)
     with LocalStack(with_prefect=with_prefect) as stack:
         settings = get_settings()
         engine = get_engine(settings.resolved_database_url)
@@ -409,7 +413,7 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
             starts = {window.start for window in windows}
             if windows:
                 wait_for_monitor(engine, windows, progress=progress)
-                wait_for_retraining(engine, starts, progress=progress)
+                wait_for_retraining(engine, since=started_at, progress=progress)
         assert stack.resources is not None
         deliver_outbox(
             stack.resources.alerts_outbox_url,
@@ -423,14 +427,17 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
 def main(
     files: str | None = typer.Option(None, envvar="DEMO_FILES", help="Space-separated CSV files to drop."),
 ) -> None:
-    console = Console()
+    console = terminal_console()
     paths = resolve_files(files, console)
     started = time.monotonic()
-    summary = run_demo(paths, console=console)
+    with component_output_to(get_settings().local_state_dir / LOG_FILE) as log_path:
+        summary = run_demo(paths, console=console)
     print_summary(summary, console)
     target = get_settings().local_state_dir / "demo-summary.json"
     target.write_text(summary.model_dump_json(indent=2))
-    console.print(f"summary written to {target} ({time.monotonic() - started:.1f} s)")
+    console.print(f"summary written to {target} ({time.monotonic() - started:.1f} s); component logs in {log_path}")
+    for line in watch_lines(get_settings()):
+        console.print(line)
     if not summary.invariant_holds:
         raise typer.Exit(code=1)
 

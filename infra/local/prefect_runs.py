@@ -17,8 +17,13 @@ from churn_common.settings import Settings
 MONITOR_DEPLOYMENT_NAME = "batch-monitor"
 
 
+def prefect_ui_url(settings: Settings) -> str:
+    """The stack's Prefect server, whose root serves the UI (``PREFECT_UI_ENABLED`` in :mod:`infra.local.stack`)."""
+    return f"http://127.0.0.1:{settings.local_prefect_port}"
+
+
 def prefect_api_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.local_prefect_port}/api"
+    return f"{prefect_ui_url(settings)}/api"
 
 
 @contextmanager

@@ -60,9 +60,10 @@ TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_UI_ENABLED": "false",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
+# The Prefect server serves its UI (shipped in the prefect wheel) at its root: the deployment and its runs.
+PREFECT_UI = {"PREFECT_UI_ENABLED": "true"}
 PREFECT_START_TIMEOUT_SECONDS = 90
 PREFECT_DRAIN_TIMEOUT_SECONDS = 15
 LAMBDA_STOP_TIMEOUT_SECONDS = 120
@@ -100,6 +101,7 @@ def local_environment(settings: Settings) -> dict[str, str]:
     return {
         **LOCAL_CREDENTIALS,
         **TELEMETRY_OFF,
+        **PREFECT_UI,
         "AWS_DEFAULT_REGION": settings.aws_region,
         "AWS_ENDPOINT_URL": emulator_url(settings),
         "LOCAL_STATE_DIR": str(state),

@@ -6,6 +6,9 @@ service, exactly as the scorer receives it. The model is the local registry's se
 through an ``mlflow server`` over HTTP, as the Lambda reaches it.
 
 - handler: the real handler, including the idempotent write (Postgres when reachable, else SQLite)
+- shadow: the handler without and with a challenger (shadow scoring: a second predict, one more column),
+  alternating runs in this process; the challenger is a registry version of the serving model's own
+  artifacts (same size and cost as the champion), under an alias of the benchmark's, removed afterwards
 - compute: the handler's work without the write (deaggregate, decode, validate, predict, build columns)
 - floor: decode and predict only, same event (base64, KPL unpack, JSON, feature matrix, predict)
 - per_record_baseline: the tutorial pattern (base64, json.loads, pyfunc predict on a one-row DataFrame),
@@ -30,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +41,9 @@ from typing import Any
 import boto3
 import numpy as np
 import orjson
+from sqlalchemy import Engine, delete, func, select
 
-from churn_common.database import dispose_engine, get_engine
+from churn_common.database import dispose_engine, get_engine, predictions
 from churn_common.schema import FEATURE_COLUMNS
 from churn_common.settings import Settings, get_settings
 from churn_common.wire import FEATURE_SLICE, encode, source_id_for
@@ -50,7 +55,7 @@ from stream_scorer.handler import handle
 from stream_scorer.kinesis_event import unpack_aggregate, user_records
 from stream_scorer.model import LoadedModel, ModelCache
 from stream_scorer.rejects import rejected_rows
-from stream_scorer.scoring import score
+from stream_scorer.scoring import feature_matrix, score
 from stream_scorer.validation import decode_columns
 from tests.factories import FIXED_INCARNATION, fixed_incarnation
 from tests.local_servers import free_port, mlflow_server
@@ -65,7 +70,16 @@ COLD_START_RUNS = 5
 CHILD_TIMEOUT_SECONDS = 300
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ABSENT_FROM_THE_LAMBDA_IMAGE = ("mlflow", "pandas", "sklearn")
-TARGETS = {"handler_vs_per_record_baseline": 100.0, "compute_vs_floor": 0.5, "cold_start_pyfunc_vs_ours": 3.0}
+SHADOW_REPEATS = 11  # runs of each variant, alternating
+BENCHMARK_CHALLENGER_ALIAS = "benchmark-challenger"
+BENCHMARK_CHALLENGER_TAG = "scorer_benchmark_challenger"
+LOGGED_MODEL_SCHEME = "models:/"
+TARGETS = {
+    "handler_vs_per_record_baseline": 100.0,
+    "compute_vs_floor": 0.5,
+    "cold_start_pyfunc_vs_ours": 3.0,
+    "handler_with_challenger_vs_without": 0.8,
+}
 
 # Child processes: each measures from its first statement (interpreter start-up is the same for both).
 OURS_PROBE = """
@@ -146,6 +160,38 @@ def tracking_uri(url: str) -> Iterator[None]:
         get_settings.cache_clear()
 
 
+def _logged_model_id(source: str) -> str | None:
+    """MLflow 3 sources name a logged model (``models:/m-...``), whose id a new version of it must be given."""
+    return source.removeprefix(LOGGED_MODEL_SCHEME).split("/")[0] if source.startswith(LOGGED_MODEL_SCHEME) else None
+
+
+@contextmanager
+def benchmark_challenger(url: str, settings: Settings) -> Iterator[str]:
+    """An alias of the benchmark's on a second version of the serving model's own artifacts (registered once,
+    found by its tag afterwards: no new artifacts, no new version per run); the alias is removed afterwards."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url, url)
+    name = settings.model_name
+    serving = client.get_model_version_by_alias(name, settings.model_alias)
+    found = client.search_model_versions(f"name = '{name}' and tag.{BENCHMARK_CHALLENGER_TAG} = '{serving.version}'")
+    challenger = found[0] if found else None
+    if challenger is None:
+        challenger = client.create_model_version(
+            name,
+            source=serving.source,
+            run_id=serving.run_id,
+            model_id=serving.model_id or _logged_model_id(serving.source),
+            tags={BENCHMARK_CHALLENGER_TAG: serving.version},
+            description=f"copy of version {serving.version} for the scorer benchmark's challenger",
+        )
+    client.set_registered_model_alias(name, BENCHMARK_CHALLENGER_ALIAS, challenger.version)
+    try:
+        yield BENCHMARK_CHALLENGER_ALIAS
+    finally:
+        client.delete_registered_model_alias(name, BENCHMARK_CHALLENGER_ALIAS)
+
+
 # --- the event, made by the producer ---------------------------------------------------------------------
 
 
@@ -211,7 +257,8 @@ def producer_event(settings: Settings, n_records: int) -> tuple[dict[str, Any], 
 
 
 def as_shard(event: dict[str, Any], shard_id: str) -> dict[str, Any]:
-    """The same records under another shard id: new event ids, so the write inserts every row again."""
+    """The same records under another shard id: new event ids (the records are stored again only into an
+    emptied table, see :func:`timed_handle`)."""
     return {"Records": [{**r, "eventID": f"{shard_id}:{r['kinesis']['sequenceNumber']}"} for r in event["Records"]]}
 
 
@@ -328,6 +375,69 @@ def per_record_seconds(event: dict[str, Any], model_uri: str) -> float:
     return seconds * EVENT_RECORDS / BASELINE_RECORDS
 
 
+@dataclass(frozen=True, slots=True)
+class TimedBatch:
+    seconds: float
+    rows_with_challenger: int
+
+
+def empty_predictions(engine: Engine) -> None:
+    """The sink keeps each record id once: the same event is stored again only into an emptied table."""
+    with engine.begin() as connection:
+        connection.execute(delete(predictions))
+
+
+def timed_handle(event: dict[str, Any], *, models: ModelCache, engine: Engine) -> TimedBatch:
+    """One handler invocation that stores every record of ``event`` (the table emptied first, untimed)."""
+    empty_predictions(engine)
+    started = time.perf_counter()
+    handle(event, models=models, engine=engine, incarnations=fixed_incarnation)
+    seconds = time.perf_counter() - started
+    with engine.connect() as connection:
+        stored, shadowed = connection.execute(
+            select(func.count(), func.count(predictions.c.challenger_probability))
+        ).one()
+    assert stored == EVENT_RECORDS, f"{stored} of {EVENT_RECORDS} records stored"
+    return TimedBatch(seconds=seconds, rows_with_challenger=int(shadowed))
+
+
+def shadow_runs(
+    event: dict[str, Any], *, plain: ModelCache, shadow: ModelCache, engine: Engine
+) -> dict[str, list[float]]:
+    """Handler seconds without and with the challenger, alternating (each pair under the same machine load)."""
+    runs: dict[str, list[float]] = {"without_challenger": [], "with_challenger": []}
+    for index in range(SHADOW_REPEATS):
+        for variant, prefix, models in (("without_challenger", "plain", plain), ("with_challenger", "shadow", shadow)):
+            timed = timed_handle(as_shard(event, f"shardId-{prefix}{index:07d}"), models=models, engine=engine)
+            assert timed.rows_with_challenger == (EVENT_RECORDS if models is shadow else 0), timed
+            runs[variant].append(timed.seconds)
+    return runs
+
+
+def challenger_predict_seconds(event: dict[str, Any], challenger: LoadedModel) -> float:
+    """What shadow scoring adds to the compute of a batch: the challenger's predict on the batch's matrix."""
+    features = feature_matrix(decode_columns(user_records(event, incarnation_of=fixed_incarnation).payloads).columns)
+    seconds, _ = _median_seconds(lambda: challenger.predict_proba(features))
+    return seconds
+
+
+def shadow_summary(runs: dict[str, list[float]], *, challenger_version: str, predict_s: float) -> dict[str, Any]:
+    medians = {variant: statistics.median(seconds) for variant, seconds in runs.items()}
+    return {
+        "challenger_version": challenger_version,
+        "challenger_predict_median_s": round(predict_s, 4),
+        **{
+            variant: {
+                "records_per_s": round(EVENT_RECORDS / medians[variant], 1),
+                "median_s": round(medians[variant], 4),
+                "runs_s": [round(t, 4) for t in runs[variant]],
+            }
+            for variant in runs
+        },
+        "ratio": round(medians["without_challenger"] / medians["with_challenger"], 3),
+    }
+
+
 def run() -> dict[str, Any]:
     from training.train import ensure_model
 
@@ -348,12 +458,30 @@ def run() -> dict[str, Any]:
         model = models.get()
         engine = get_engine(database_url)
         handle(as_shard(event, "shardId-warmup"), models=models, engine=engine, incarnations=fixed_incarnation)
-        pending = iter([as_shard(event, f"shardId-bench{i:07d}") for i in range(REPEATS)])
-        handler_s, handler_runs = _median_seconds(
-            lambda: handle(next(pending), models=models, engine=engine, incarnations=fixed_incarnation)
-        )
+        handler_runs = [
+            timed_handle(as_shard(event, f"shardId-bench{i:07d}"), models=models, engine=engine).seconds
+            for i in range(REPEATS)
+        ]
+        handler_s = statistics.median(handler_runs)
+        with benchmark_challenger(url, settings) as challenger_alias:
+            shadow = ModelCache(
+                name=settings.model_name,
+                alias=settings.model_alias,
+                refresh_seconds=3600,
+                challenger_alias=challenger_alias,
+            )
+            challenger = shadow.serving().challenger
+            assert challenger is not None, "the benchmark's challenger did not load"
+            handle(
+                as_shard(event, "shardId-warmupshadow"), models=shadow, engine=engine, incarnations=fixed_incarnation
+            )
+            runs = shadow_runs(event, plain=models, shadow=shadow, engine=engine)
+            shadow_result = shadow_summary(
+                runs, challenger_version=challenger.version, predict_s=challenger_predict_seconds(event, challenger)
+            )
         compute_s, _ = _median_seconds(lambda: compute_only(event, models))
         floor_s, _ = _median_seconds(lambda: floor_only(event, model))
+        empty_predictions(engine)
         peak_rss_mb = handler_peak_rss_mb(url, database_url, as_shard(event, "shardId-rss"), Path(tmp))
         cold = cold_starts(url, model_uri)
         baseline_s = per_record_seconds(event, model_uri)
@@ -366,6 +494,7 @@ def run() -> dict[str, Any]:
         "handler_vs_per_record_baseline": round(baseline_s / handler_s, 1),
         "compute_vs_floor": round(floor_s / compute_s, 3),
         "cold_start_pyfunc_vs_ours": round(cold["pyfunc"] / cold["ours"], 2),
+        "handler_with_challenger_vs_without": shadow_result["ratio"],
     }
     return {
         "records": EVENT_RECORDS,
@@ -379,6 +508,7 @@ def run() -> dict[str, Any]:
             "runs_s": [round(t, 4) for t in handler_runs],
             "peak_rss_mb": peak_rss_mb,
         },
+        "shadow": shadow_result,
         "compute": {"records_per_s": rate(compute_s), "median_s": round(compute_s, 4)},
         "floor": {"records_per_s": rate(floor_s), "median_s": round(floor_s, 4)},
         "per_record_baseline": {"records_per_s": rate(baseline_s), "scaled_from": BASELINE_RECORDS},

@@ -1,19 +1,35 @@
 """The demo path end to end on the embedded local stack: emulator over HTTP, local Lambda service,
-real MLflow registry, real Postgres, Prefect server with the served monitor deployment."""
+real MLflow registry, real Postgres, Prefect server with the served monitor deployment; then the Prefect and
+Evidently UIs on the state that run left, in headless Chromium."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import sys
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
+from batch_monitor.reports.dashboard import COLUMN_DRIFT_TITLE, DRIFT_SHARE_TITLE, PANEL_TITLES, QUALITY_TITLE
+from batch_monitor.reports.workspace import ui_command
+from churn_common.schema import FEATURE_COLUMNS
+from churn_common.settings import get_settings
 from data.churn_csv import read_churn_csv, write_churn_csv
 from data.synthetic import generate, strong_drift
-from infra.local.demo import run_demo
+from infra.local.demo import MONITOR_DEPLOYMENT, run_demo
+from infra.local.prefect_runs import prefect_ui_url
+from infra.local.stack import PREFECT_UI, TELEMETRY_OFF
+from tests.browser import rendered_dom, require_chromium, screenshot
 from tests.conftest import free_port, training_data_path
+from tests.e2e.rendered_panels import rendered_panels
+from tests.local_servers import served
 
 pytestmark = pytest.mark.e2e
 
@@ -42,8 +58,27 @@ def demo_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     return reference_like, drifted, another
 
 
+@dataclass
+class DemoState:
+    """The state folder the demo test's runs left behind: the UI test opens both UIs on it instead of running
+    the pipeline a third time."""
+
+    folder: Path | None = None
+
+    def require(self) -> Path:
+        if self.folder is None:
+            pytest.skip("no demo run in this session: the UI test reads the state test_demo_scores_... leaves")
+        return self.folder
+
+
+@pytest.fixture(scope="module")
+def demo_state() -> DemoState:
+    return DemoState()
+
+
+@pytest.mark.usefixtures("registered_model")
 def test_demo_scores_every_row_and_alerts_on_drift_only(
-    tmp_path: Path, env, registered_model, postgres_url: str, demo_files: tuple[Path, Path, Path]
+    tmp_path: Path, env, postgres_url: str, demo_files: tuple[Path, Path, Path], demo_state: DemoState
 ) -> None:
     # GIVEN a fresh local stack on free ports, a registered model and real Postgres
     state = tmp_path / "state"
@@ -61,6 +96,7 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
 
     # WHEN the demo drops both files
     summary = run_demo([reference_like, drifted], console=Console(file=output, width=120))
+    demo_state.folder = state
 
     # THEN every row is either scored exactly once or rejected with a reason
     assert summary.rows_in == 2 * ROWS_PER_FILE + len(BAD_ROWS)
@@ -94,3 +130,110 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
     assert again.invariant_holds
     assert [w.rows for w in again.windows] == [ROWS_PER_FILE]
     assert again.windows[0].start > by_start[1].start
+
+
+# Where the UI test saves its screenshots; `UI_SCREENSHOTS_DIR=docs/images` refreshes the README's pictures.
+SCREENSHOTS_ENV = "UI_SCREENSHOTS_DIR"
+EVIDENTLY_SCREENSHOT = "evidently-dashboard.png"
+PREFECT_SCREENSHOT = "prefect-runs.png"
+EVIDENTLY_SCREENSHOT_SIZE = (1400, 1250)
+UI_START_TIMEOUT_SECONDS = 120
+DEMO_WINDOWS = 3  # the first run's two files and the second run's new one
+PREFECT_UI_VERSION = "v2"  # the UI the server's root redirects a browser to
+COMPLETED = "COMPLETED"
+COMPLETED_RUNS_QUERY = urllib.parse.urlencode({"state-types": json.dumps([COMPLETED])})
+
+
+def _json(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_prefect_and_evidently_uis_show_the_demo_run(env, tmp_path: Path, demo_state: DemoState) -> None:
+    # GIVEN the state the demo runs left (their stack is stopped: each UI is started on that state again)
+    state = demo_state.require()
+    require_chromium()
+    env(LOCAL_STATE_DIR=str(state))
+    settings = get_settings()
+    shots = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path / "screenshots")
+    prefect_port = free_port()
+    prefect_env = {
+        **TELEMETRY_OFF,
+        **PREFECT_UI,
+        "PREFECT_HOME": str(state / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+    }
+    prefect_command = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1"]
+    with (
+        served(
+            [*prefect_command, "--port", str(prefect_port)],
+            port=prefect_port,
+            health_path="/api/health",
+            log_path=tmp_path / "prefect-server.log",
+            timeout=UI_START_TIMEOUT_SECONDS,
+            name="prefect server",
+            env=prefect_env,
+        ) as prefect,
+        served(
+            ui_command(settings),
+            port=settings.evidently_ui_port,
+            health_path="/api/projects",
+            log_path=tmp_path / "evidently-ui.log",
+            timeout=UI_START_TIMEOUT_SECONDS,
+            name="evidently ui",
+            env={"DO_NOT_TRACK": "1"},
+        ) as evidently,
+    ):
+        assert evidently == settings.evidently_ui_url
+        [project] = [p for p in _json(f"{evidently}/api/projects") if p["name"] == settings.evidently_project]
+        dashboard = f"{evidently}/projects/{project['id']}"
+
+        # WHEN the project's dashboard is opened
+        dom = rendered_dom(dashboard)
+        panels = rendered_panels(dom)
+        screenshot(dashboard, shots / EVIDENTLY_SCREENSHOT, size=EVIDENTLY_SCREENSHOT_SIZE)
+
+        # THEN each of the monitor's panels is drawn once (two demo runs added none), with a line through every
+        # demo window
+        assert set(PANEL_TITLES) <= set(panels), sorted(panels)
+        assert [dom.count(f">{title}</h5>") for title in PANEL_TITLES] == [1] * len(PANEL_TITLES)
+        drift_share = panels[DRIFT_SHARE_TITLE]
+        assert (drift_share.lines, drift_share.points) == (1, DEMO_WINDOWS)
+        quality = panels[QUALITY_TITLE]
+        assert sorted(quality.legend) == ["F1", "accuracy", "precision", "recall"]
+        assert (quality.lines, quality.points) == (4, 4 * DEMO_WINDOWS)
+        columns = panels[COLUMN_DRIFT_TITLE]
+        assert sorted(columns.legend) == sorted([*FEATURE_COLUMNS, "churn_probability"])
+        assert (columns.lines, columns.points) == (len(FEATURE_COLUMNS) + 1, (len(FEATURE_COLUMNS) + 1) * DEMO_WINDOWS)
+        # AND the drift alert's e-mail links this very dashboard (no Grafana configured)
+        outbox = [json.loads(p.read_text()) for p in (state / "outbox").glob("*.json")]
+        drift_mails = [m["Message"] for m in outbox if "Data drift" in m.get("Subject", "")]
+        assert drift_mails
+        assert all(f"Dashboard: {dashboard}" in body.splitlines() for body in drift_mails)
+
+        # WHEN the Prefect UI, served from the server's root, lists the completed flow runs
+        assert prefect == prefect_ui_url(settings.model_copy(update={"local_prefect_port": prefect_port}))
+        ui = _json(f"{prefect}/ui-settings")
+        assert ui["default_ui"] == PREFECT_UI_VERSION
+        root = urllib.request.Request(f"{prefect}/", headers={"Accept": "text/html"})
+        with urllib.request.urlopen(root, timeout=30) as response:
+            assert response.url.rstrip("/") == f"{prefect}{ui[f'{PREFECT_UI_VERSION}_base_url']}"
+            assert b"<html" in response.read().lower()
+        completed_runs = f"{prefect}{ui[f'{PREFECT_UI_VERSION}_base_url']}/runs?{COMPLETED_RUNS_QUERY}"
+        page = rendered_dom(completed_runs)
+        screenshot(completed_runs, shots / PREFECT_SCREENSHOT)
+
+        # THEN the page names the monitor's flow and each of its completed runs, as the API knows them
+        flow_name, deployment_name = MONITOR_DEPLOYMENT.split("/")
+        runs = _json(
+            f"{prefect}/api/flow_runs/filter",
+            {
+                "deployments": {"name": {"any_": [deployment_name]}},
+                "flow_runs": {"state": {"type": {"any_": [COMPLETED]}}},
+            },
+        )
+        assert runs, "the demo's monitor runs are in the Prefect database"
+        assert flow_name in page
+        assert [run["name"] for run in runs if run["name"] not in page] == []

@@ -3,8 +3,6 @@ under injected faults, reconcile, write ``.local/bench/chaos.json``; exit 1 when
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,34 +22,10 @@ from infra.local.chaos.options import (
 from infra.local.chaos.plan import DEFAULT_SEED, DEFAULT_SIZE
 from infra.local.chaos.reconcile import ChaosResult
 from infra.local.chaos.scratch_database import PostgresUnavailableError, postgres_server
+from infra.local.component_logs import component_output_to, terminal_console
 
 RESULT_FILE = Path("bench") / "chaos.json"
 LOG_FILE = Path("logs") / "chaos.log"
-
-
-def _log_to_file(state_dir: Path) -> Path:
-    """Component logs (tracebacks of the injected faults included) go to a file, not over the progress bars;
-    so do the scorer's JSON lines, which a Lambda writes to stdout. Before Prefect is imported: it reads its
-    logging settings then."""
-    from churn_common.lambda_logging import CurrentStdoutHandler, logged_services
-    from producer import lambda_handler as _producer  # noqa: F401  each handler sets its logger up on import
-    from stream_scorer import lambda_handler as _scorer  # noqa: F401
-
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    path = state_dir / LOG_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=path,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(threadName)s %(name)s %(message)s",
-        force=True,
-    )
-    for service in logged_services():
-        component = logging.getLogger(service)
-        for stdout in [h for h in component.handlers if isinstance(h, CurrentStdoutHandler)]:
-            component.removeHandler(stdout)
-        component.propagate = True
-    return path
 
 
 def print_result(result: ChaosResult, console: Console) -> None:
@@ -83,11 +57,8 @@ def main(
         typer.Option(help="Postgres server for the run's scratch database (default: DATABASE_URL's, else local)"),
     ] = None,
 ) -> None:
-    console = Console()
+    console = terminal_console()
     settings = get_settings()
-    log_path = _log_to_file(settings.local_state_dir)
-    from infra.local.chaos.run import run_chaos  # Prefect and Evidently, configured by now
-
     options = ChaosOptions(
         size=size,
         seed=seed,
@@ -97,11 +68,14 @@ def main(
         settle_timeout_seconds=settle_timeout,
         postgres_server=postgres or postgres_server(settings.database_url),
     )
-    try:
-        result = run_chaos(options, console=console)
-    except PostgresUnavailableError as exc:
-        console.print(f"[red]{redact(str(exc))}[/]")  # it names the server: DATABASE_URL or --postgres
-        raise typer.Exit(code=2) from None
+    with component_output_to(settings.local_state_dir / LOG_FILE) as log_path:
+        from infra.local.chaos.run import run_chaos  # Prefect and Evidently, configured by now
+
+        try:
+            result = run_chaos(options, console=console)
+        except PostgresUnavailableError as exc:
+            console.print(f"[red]{redact(str(exc))}[/]")  # it names the server: DATABASE_URL or --postgres
+            raise typer.Exit(code=2) from None
     print_result(result, console)
     target = get_settings().local_state_dir / RESULT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)

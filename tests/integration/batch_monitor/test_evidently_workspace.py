@@ -12,6 +12,7 @@ import pytest
 
 from batch_monitor.evaluation.drift import evaluate_window
 from batch_monitor.flow import monitor_windows
+from batch_monitor.reports.dashboard import PANEL_TITLES
 from batch_monitor.reports.workspace import add_evaluation_to_workspace, ui_command
 from churn_common.settings import get_settings
 from tests.conftest import free_port
@@ -114,3 +115,27 @@ def test_evidently_ui_serves_the_workspace_over_http(evidently_ui: str, filled_w
     with urllib.request.urlopen(f"{evidently_ui}/", timeout=10) as response:
         assert response.status == 200
         assert b"<html" in response.read().lower()
+
+
+def post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_every_dashboard_series_finds_the_stored_values(evidently_ui: str) -> None:
+    # GIVEN the UI on a workspace the monitor's hook filled with one labelled window
+    [project] = [p for p in get_json(f"{evidently_ui}/api/projects") if p["name"] == "churn-ui-test"]
+    # WHEN the dashboard and each panel's series are requested as the UI's page requests them
+    dashboard = get_json(f"{evidently_ui}/api/v2/dashboards/{project['id']}")
+    assert [p["title"] for p in dashboard["panels"]] == list(PANEL_TITLES)
+    for panel in dashboard["panels"]:
+        filters = [
+            {key: value[key] for key in ("metric", "tags", "metadata", "metric_labels")} for value in panel["values"]
+        ]
+        series = post_json(
+            f"{evidently_ui}/api/v2/snapshots/{project['id']}/data_series_batch", {"series_filter": filters}
+        )["series"]
+        # THEN each of the panel's metric references finds a value of the window's run
+        assert {s["filter_index"] for s in series} == set(range(len(filters))), panel["title"]
+        assert all(len(s["values"]) == 1 and s["values"][0] is not None for s in series), panel["title"]

@@ -4,21 +4,27 @@ registry and moves the serving alias only when the challenger wins on the holdou
 
 from __future__ import annotations
 
+import io
+import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from rich.console import Console
+from rich.progress import Progress
 
 from batch_monitor.evaluation.reference import load_reference
 from batch_monitor.flow import monitor_windows
 from batch_monitor.retraining.decision import Verdict
-from batch_monitor.retraining.flow import due_retraining, retrain_model
+from batch_monitor.retraining.due import due_retraining
+from batch_monitor.retraining.flow import retrain_model
 from batch_monitor.retraining.ledger import read_runs
 from churn_common.registry import TARGET_COLUMN, configure_mlflow
+from infra.local.demo import wait_for_retraining
 from stream_scorer.model import ModelCache
 from tests.conftest import training_data_path
 from tests.integration.batch_monitor.conftest import MODEL_NAME, closed_after, window_at
@@ -27,6 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_server")
 
 ROWS_PER_WINDOW = 300
 LABEL_NOISE = 0.2
+WAIT_WHEN_NOTHING_IS_DUE_SECONDS = 10
 
 
 @pytest.fixture
@@ -65,11 +72,12 @@ def serving_decisions_with_noise(seed: int) -> Callable[[dict[str, Any]], int]:
 
 @pytest.fixture
 def bad_windows(batch, put_window, own_registry) -> Callable[..., list[Any]]:  # type: ignore[no-untyped-def]
-    """``count`` windows of reference-like customers whose labels the serving version gets wrong."""
+    """``count`` windows of reference-like customers whose labels the serving version gets wrong, from the
+    ``first``-th window on."""
 
-    def put(count: int, relabel: Callable[[dict[str, Any]], int]) -> list[Any]:
-        windows = [window_at(i) for i in range(count)]
-        for i, window in enumerate(windows):
+    def put(count: int, relabel: Callable[[dict[str, Any]], int], *, first: int = 0) -> list[Any]:
+        windows = [window_at(i) for i in range(first, first + count)]
+        for i, window in enumerate(windows, start=first):
             put_window(
                 batch(n_rows=ROWS_PER_WINDOW, seed=60 + i), window=window, version=own_registry.version, relabel=relabel
             )
@@ -94,6 +102,7 @@ def test_a_better_challenger_replaces_the_serving_version_and_the_scorer_picks_i
 ) -> None:  # type: ignore[no-untyped-def]
     # GIVEN retraining after two windows, and two windows whose labels all flipped
     env(RETRAIN_ENABLED="true", RETRAIN_AFTER_WINDOWS="2")
+    started = datetime.now(tz=UTC)
     first, second = bad_windows(2, inverted)
 
     # WHEN the monitor evaluates them
@@ -125,6 +134,17 @@ def test_a_better_challenger_replaces_the_serving_version_and_the_scorer_picks_i
     metrics = client.get_run(client.get_model_version(MODEL_NAME, run.challenger_version).run_id).data.metrics
     assert metrics["holdout_f1"] == pytest.approx(run.challenger_f1)
     assert metrics["serving_holdout_f1"] == pytest.approx(run.serving_f1)
+
+    # WHEN two more bad windows arrive still scored by the replaced version (a scorer that had not yet
+    # re-resolved its alias) and the monitor evaluates them
+    later = bad_windows(2, inverted, first=2)
+    monitor_windows(now=closed_after(later[-1]))
+    # THEN nothing is retrained for them: the retraining follows the version serving now
+    assert len(read_runs(engine)) == 1
+    # AND a caller waiting on the monitor's retraining (the demo) is not kept waiting for one
+    waited = time.monotonic()
+    wait_for_retraining(engine, since=started, progress=Progress(console=Console(file=io.StringIO())))
+    assert time.monotonic() - waited < WAIT_WHEN_NOTHING_IS_DUE_SECONDS
 
 
 def test_a_worse_challenger_is_registered_but_the_serving_version_stays(

@@ -1,0 +1,91 @@
+"""The Evidently UI project's dashboard: the monitor's figures per window, plotted from the stored snapshots.
+
+Each panel names metrics exactly as the monitor's runs store them (:mod:`batch_monitor.evaluation.drift`):
+``DriftedColumnsCount`` (its ``share`` value), one ``TableColumnDrift`` per feature, ``ValueDrift`` of the
+churn probability, and the classification preset's ``F1Score``, ``Precision``, ``Recall`` and ``Accuracy``.
+Alerts are not plotted: the runs carry no tests, and the alert ledger lives in the database, not in them.
+
+Panels and their tab have ids derived from their titles, and :func:`ensure_dashboard` replaces the monitor's
+panels in place, so every monitor run may call it and the dashboard never grows copies; panels someone
+added by hand are kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from evidently.sdk.models import DashboardModel, DashboardPanelPlot, DashboardTabModel, PanelMetric
+from evidently.sdk.panels import line_plot_panel
+
+from churn_common.registry import PROBABILITY_COLUMN
+
+# Namespace of the panel and tab ids (any fixed UUID; changing it would leave the old panels beside new ones).
+DASHBOARD_NAMESPACE = uuid.UUID("0b6f4a52-93c1-4f5e-8d1e-2f7c5b9e6a31")
+TAB_TITLE = "Monitoring windows"
+DRIFT_SHARE_TITLE = "Share of drifted columns per window"
+COLUMN_DRIFT_TITLE = "Drift score per column and of the churn probability (Wasserstein, reference std devs)"
+QUALITY_TITLE = "Classification quality per window (labelled windows)"
+PANEL_TITLES: tuple[str, ...] = (DRIFT_SHARE_TITLE, QUALITY_TITLE, COLUMN_DRIFT_TITLE)
+HALF, FULL = "half", "full"
+# The legend template Evidently fills with each series' ``column`` label.
+COLUMN_LEGEND = "{{column}}"
+
+
+def _id(title: str) -> uuid.UUID:
+    return uuid.uuid5(DASHBOARD_NAMESPACE, title)
+
+
+def _panel(title: str, values: list[PanelMetric], *, size: str) -> DashboardPanelPlot:
+    panel = line_plot_panel(title=title, values=values, size=size)
+    return panel.copy(update={"id": _id(title)})
+
+
+def monitor_panels() -> list[DashboardPanelPlot]:
+    """The monitor's panels, in the order the tab shows them."""
+    return [
+        _panel(
+            DRIFT_SHARE_TITLE,
+            [PanelMetric(legend="drifted share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"})],
+            size=HALF,
+        ),
+        _panel(
+            QUALITY_TITLE,
+            [
+                PanelMetric(legend="F1", metric="F1Score"),
+                PanelMetric(legend="precision", metric="Precision"),
+                PanelMetric(legend="recall", metric="Recall"),
+                PanelMetric(legend="accuracy", metric="Accuracy"),
+            ],
+            size=HALF,
+        ),
+        _panel(
+            COLUMN_DRIFT_TITLE,
+            [
+                PanelMetric(legend=COLUMN_LEGEND, metric="TableColumnDrift"),
+                PanelMetric(legend=COLUMN_LEGEND, metric="ValueDrift", metric_labels={"column": PROBABILITY_COLUMN}),
+            ],
+            size=FULL,
+        ),
+    ]
+
+
+def with_monitor_panels(dashboard: DashboardModel) -> DashboardModel:
+    """``dashboard`` with the monitor's tab and panels as :func:`monitor_panels` defines them, other panels kept."""
+    panels = monitor_panels()
+    ours = {panel.id for panel in panels}
+    tab = DashboardTabModel(id=_id(TAB_TITLE), title=TAB_TITLE, panels=[panel.id for panel in panels])
+    return DashboardModel(
+        tabs=[tab, *(t for t in dashboard.tabs if t.id != tab.id)],
+        panels=[*panels, *(p for p in dashboard.panels if p.id not in ours)],
+    )
+
+
+def ensure_dashboard(workspace: Any, project_id: uuid.UUID) -> bool:
+    """Give the project the monitor's panels; writes only when they differ (returns whether it wrote)."""
+    current = workspace.get_dashboard(project_id)
+    wanted = with_monitor_panels(current)
+    if wanted.dict() == current.dict():
+        return False
+    workspace.save_dashboard(project_id, wanted)
+    return True
