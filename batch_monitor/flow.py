@@ -1,6 +1,7 @@
 """The ``batch-monitor`` Prefect flow: every closed window not yet evaluated, or re-opened, oldest first.
 
-Runs the early-warning detector, evaluates each window per model version, publishes alerts, then applies
+Runs the early-warning detector, ingests label files (:mod:`batch_monitor.labels`: windows whose records got
+labels after their evaluation are re-opened), evaluates each window per model version, publishes alerts, then applies
 retention. Alerts are published from the ledger after the windows, so an alert recorded by a run that crashed
 goes out with the next one. A window that grew after its evaluation is re-opened and evaluated again (the
 ledger still records a kind once per window). A window whose evaluation fails stays pending and is retried
@@ -12,7 +13,7 @@ Design notes: docs/batch_monitor.md#the-monitor-flow-step-by-step
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -38,6 +39,7 @@ from batch_monitor.core import Thresholds, Window, WindowResult, as_utc
 from batch_monitor.early_warning.detector import run_detector
 from batch_monitor.evaluation.reference import load_reference
 from batch_monitor.evaluation.stored_window import evaluate_stored_window
+from batch_monitor.labels.ingest import ingest_labels
 from batch_monitor.reports.workspace import add_evaluation_to_workspace, project_dashboard_url, upload_report
 from batch_monitor.retraining.flow import retrain_if_due
 from batch_monitor.window_data.retention import Pruned, prune, retention_cutoff
@@ -77,6 +79,25 @@ class DetectorSummary(BaseModel):
     recorded_alerts: list[RecordedAlert]
 
 
+class LabelFileSummary(BaseModel):
+    """One label file ingested by the run, by outcome (the outcomes add up to ``rows``)."""
+
+    key: str
+    version: str
+    rows: int
+    joined: int
+    duplicate: int
+    unknown: int
+    too_old: int
+    rejected: int
+
+
+class LabelsSummary(BaseModel):
+    files: list[LabelFileSummary]
+    skipped_keys: list[str]
+    retried_joined: int
+
+
 class EvaluatedWindow(BaseModel):
     versions: list[WindowSummary]
     recorded_alerts: list[RecordedAlert]
@@ -92,6 +113,7 @@ class MonitorSummary(BaseModel):
     recorded_alerts: list[RecordedAlert] = []
     detector: DetectorSummary | None = None
     pruned: Pruned | None = None
+    labels: LabelsSummary | None = None
 
 
 class WindowsFailedError(TransientError, RuntimeError):
@@ -100,6 +122,10 @@ class WindowsFailedError(TransientError, RuntimeError):
 
 class DetectorFailedError(TransientError, RuntimeError):
     """The early-warning detector failed; its state is as the last completed page left it."""
+
+
+class LabelsFailedError(TransientError, RuntimeError):
+    """Ingesting label files failed; files not ingested are read again by the next run."""
 
 
 class PruneFailedError(TransientError, RuntimeError):
@@ -119,6 +145,9 @@ class MonitorConfig:
     grafana_url: str | None
     # The dashboard alerts link without Grafana: the local Evidently UI's (None when Grafana is configured).
     evidently_dashboard_url: str | None = None
+    min_label_coverage: float = 0.0
+    labels_prefix: str = "data/labels/"
+    retention_days: float = 0.0
 
 
 def _summary(result: WindowResult, judgement: Judgement, *, previous_n_rows: int | None) -> WindowSummary:
@@ -180,6 +209,41 @@ def detect_shifts(config: MonitorConfig, now: datetime) -> DetectorSummary:
     return DetectorSummary(consumed=run.consumed, early_warnings=warnings, recorded_alerts=run.recorded)
 
 
+@task(name="ingest-labels", cache_policy=NO_CACHE)
+def ingest_new_labels(config: MonitorConfig, now: datetime, received_at: datetime) -> LabelsSummary:
+    """Label files not ingested yet, then the labels still waiting for their prediction (see
+    :mod:`batch_monitor.labels`)."""
+    ingest = ingest_labels(
+        get_engine(config.database_url),
+        client("s3"),
+        bucket=config.bucket,
+        prefix=config.labels_prefix,
+        now=now,
+        received_at=received_at,
+        retention_days=config.retention_days,
+    )
+    logger = get_run_logger()
+    for counts in ingest.files:
+        logger.info(
+            "labels %s (%s): %d row(s), %d joined, %d duplicate, %d unknown, %d too old, %d rejected",
+            counts.key,
+            counts.version,
+            counts.rows,
+            counts.joined,
+            counts.duplicate,
+            counts.unknown,
+            counts.too_old,
+            counts.rejected,
+        )
+    if ingest.skipped_keys:
+        logger.warning("not label files (.csv, .csv.gz): %s", ", ".join(ingest.skipped_keys))
+    return LabelsSummary(
+        files=[LabelFileSummary(**asdict(counts)) for counts in ingest.files],
+        skipped_keys=ingest.skipped_keys,
+        retried_joined=ingest.retried_joined,
+    )
+
+
 @task(name="evaluate-window", cache_policy=NO_CACHE, task_run_name="evaluate-{pending.window.label}")
 def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> EvaluatedWindow:
     """All model versions seen in one window, each judged once; alerts are recorded before the results, see the
@@ -201,6 +265,7 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
             model_version=version,
             reference=partial(load_reference, config.model_name, version),
             min_rows=config.min_rows,
+            min_label_coverage=config.min_label_coverage,
             drift_share_threshold=config.thresholds.drift_share,
         )
         report_uri = None
@@ -281,10 +346,16 @@ def monitor_windows(
         cooldown_seconds=settings.alert_cooldown_seconds,
         grafana_url=settings.grafana_url,
         evidently_dashboard_url=None if settings.grafana_url else project_dashboard_url(settings),
+        min_label_coverage=settings.min_label_coverage,
+        labels_prefix=settings.labels_prefix,
+        retention_days=settings.predictions_retention_days,
     )
     moment = as_utc(now) if now else datetime.now(tz=UTC)
     detection = detect_shifts(config, moment, return_state=True)
     detector = detection.result() if detection.is_completed() else None
+    started = datetime.now(tz=UTC)
+    labelling = ingest_new_labels(config, moment, started, return_state=True)
+    labels = labelling.result() if labelling.is_completed() else None
     engine = get_engine(config.database_url)
     length = window_seconds or settings.window_seconds
     pending = pending_windows(
@@ -294,6 +365,8 @@ def monitor_windows(
         lateness_seconds=config.lateness_seconds,
         model_name=config.model_name,
         since=scan_start(engine, retry_seconds=settings.window_retry_seconds),
+        # Labels joined by this run, and by earlier runs whose re-evaluation failed (retried as long as windows).
+        relabelled_since=started - timedelta(seconds=settings.window_retry_seconds),
     )
     logger = get_run_logger()
     logger.info("%d pending window(s), %d of them re-opened", len(pending), sum(p.reopened for p in pending))
@@ -326,12 +399,15 @@ def monitor_windows(
         recorded_alerts=recorded,
         detector=detector,
         pruned=pruning.result() if pruning is not None and pruning.is_completed() else None,
+        labels=labels,
     )
     if failed:
         labels = ", ".join(window.label for window in failed)
         raise WindowsFailedError(f"{len(failed)} window(s) failed and stay pending: {labels}")
     if detector is None:
         raise DetectorFailedError("the early-warning detector failed; it resumes from its watermark next run")
+    if labels is None:
+        raise LabelsFailedError("ingesting label files failed; the next run reads the files not ingested")
     if pruning is not None and not pruning.is_completed():
         raise PruneFailedError("deleting rows past the retention period failed; the next run deletes the rest")
     return summary

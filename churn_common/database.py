@@ -93,6 +93,7 @@ monitoring_windows = Table(
     Column("challenger_version", String(32), comment="the challenger shadow-scored in the window, if any"),
     Column("agreement", Float, comment="share of shadow-scored records both versions decided alike"),
     Column("challenger_f1", Float),
+    Column("label_coverage", Float, comment="labelled records / records of the window"),
 )
 
 monitoring_metrics = Table(
@@ -153,6 +154,43 @@ retraining_runs = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("model_name", "serving_version", "last_window_end", name="uq_retraining_runs_trigger"),
+)
+
+# Label files processed (batch_monitor/labels): one row per object version, so a re-run or a re-delivered
+# object is never ingested twice, while new content under the same key (a new version or ETag) is.
+label_files = Table(
+    "label_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False),
+    Column("version", String(1024), nullable=False, comment="the S3 version id, else the ETag"),
+    Column("n_rows", Integer, nullable=False),
+    Column("joined", Integer, nullable=False),
+    Column("duplicate", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),
+    Column("too_old", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("key", "version", name="uq_label_files_object_version"),
+)
+
+# Every row of every label file, with its outcome: joined, duplicate, unknown (retried), too_old, rejected.
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, nullable=False),
+    Column("record_id", String(80), nullable=True, comment="NULL only for a rejected row without one"),
+    Column("churned", SmallInteger, nullable=True),
+    Column("observed_at", DateTime(timezone=True), nullable=True),
+    Column("source_key", Text, nullable=False),
+    Column("row", Integer, nullable=False, comment="data row of the file, from 1"),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("joined_at", DateTime(timezone=True), nullable=True, comment="when predictions.label was set from it"),
+    Index("ix_labels_status_record", "status", "record_id"),
+    Index("ix_labels_joined_at", "joined_at"),
 )
 
 

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     processed_prefix: str = Field("data/processed/", alias="PROCESSED_PREFIX")
     errored_prefix: str = Field("data/errored/", alias="ERRORED_PREFIX")
     reports_prefix: str = Field("reports/", alias="REPORTS_PREFIX")
+    labels_prefix: str = Field("data/labels/", alias="LABELS_PREFIX")
     stream_name: str = Field(DEFAULT_STREAM, alias="KINESIS_STREAM")
     file_drops_queue: str = Field(DEFAULT_FILE_DROPS_QUEUE, alias="FILE_DROPS_QUEUE")
     producer_handoff_seconds: float = Field(60.0, alias="PRODUCER_HANDOFF_SECONDS", ge=0)
@@ -67,6 +68,8 @@ class Settings(BaseSettings):
     window_retry_seconds: float = Field(3600.0, alias="MONITOR_RETRY_SECONDS", ge=0)
     predictions_retention_days: float = Field(0.0, alias="PREDICTIONS_RETENTION_DAYS", ge=0)
     window_min_rows: int = Field(50, alias="MONITOR_MIN_ROWS", ge=1)
+    # Realised quality needs this share of a window's records labelled (besides MONITOR_MIN_ROWS of both classes).
+    min_label_coverage: float = Field(0.5, alias="MIN_LABEL_COVERAGE", ge=0, le=1)
     drift_share_threshold: float = Field(0.5, alias="DRIFT_SHARE_THRESHOLD")
     min_f1: float = Field(0.70, alias="MIN_F1")
     min_precision: float = Field(0.70, alias="MIN_PRECISION")

@@ -37,10 +37,12 @@ class ChallengerFigures:
     challenger_f1: float | None
 
 
-def challenger_figures(groups: Iterable[ChallengerGroup], *, min_labelled: int) -> ChallengerFigures | None:
+def challenger_figures(
+    groups: Iterable[ChallengerGroup], *, min_labelled: int, min_coverage: float = 0.0
+) -> ChallengerFigures | None:
     """The figures of the version that shadow-scored most of the window's records (the alias may have moved
-    within it); ``None`` when no record was shadow-scored. F1 needs ``min_labelled`` labels of both classes,
-    as the champion's quality does."""
+    within it); ``None`` when no record was shadow-scored. F1 needs ``min_labelled`` labels of both classes
+    covering ``min_coverage`` of the records, as the champion's quality does."""
     groups = list(groups)
     by_version = Counter[str]()
     for group in groups:
@@ -51,7 +53,7 @@ def challenger_figures(groups: Iterable[ChallengerGroup], *, min_labelled: int) 
     own = [g for g in groups if g.challenger_version == version]
     agreeing = sum(g.records for g in own if g.prediction == g.challenger_prediction)
     counts = WindowCounts.from_groups((g.label, g.challenger_prediction, g.records) for g in own)
-    judged = counts.labelled >= min_labelled and counts.both_classes
+    judged = counts.judges_quality(min_labelled=min_labelled, min_coverage=min_coverage)
     return ChallengerFigures(
         challenger_version=version,
         agreement=agreeing / records,

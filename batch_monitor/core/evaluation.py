@@ -41,7 +41,8 @@ class ColumnDrift:
 class WindowMetrics:
     """The figures of one window and model version, each ``None`` when it was not computed.
 
-    ``estimated_*`` figures rest on the same rows as drift and need no labels. ``agreement`` and
+    ``estimated_*`` figures rest on the same rows as drift and need no labels; ``label_coverage`` says how
+    many records the counted quality could rest on (it is only reported above ``MIN_LABEL_COVERAGE``). ``agreement`` and
     ``challenger_f1`` are the shadow-scored challenger's (:mod:`batch_monitor.core.challenger`).
     """
 
@@ -58,6 +59,8 @@ class WindowMetrics:
     estimated_roc_auc: float | None = None
     agreement: float | None = None
     challenger_f1: float | None = None
+    # Labelled records / records: labels arrive later (batch_monitor.labels), so this grows as they join.
+    label_coverage: float | None = None
 
     @property
     def quality(self) -> dict[str, float]:

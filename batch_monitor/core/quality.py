@@ -42,6 +42,17 @@ class WindowCounts:
         """Quality is only meaningful when churners and stayers are both among the labels."""
         return self.true_positives + self.false_negatives > 0 and self.false_positives + self.true_negatives > 0
 
+    @property
+    def coverage(self) -> float:
+        """Share of the records that carry a label (0.0 for an empty window)."""
+        return self.labelled / self.rows if self.rows else 0.0
+
+    def judges_quality(self, *, min_labelled: int, min_coverage: float = 0.0) -> bool:
+        """The one rule for "enough labels": ``min_labelled`` labels of both classes, covering at least
+        ``min_coverage`` of the records. Labels arrive later than predictions, so a window with a first few
+        labels would otherwise report a realised quality of whichever records happened to be labelled first."""
+        return self.labelled >= min_labelled and self.both_classes and self.coverage >= min_coverage
+
     def quality(self) -> dict[str, float]:
         return {name: metric(self) for name, metric in QUALITY_METRICS.items()}
 

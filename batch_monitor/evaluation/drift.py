@@ -6,7 +6,7 @@ fits all 13 features, as all are numeric codes, and a threshold above the sampli
 judges a few hundred rows and many thousand alike, where Evidently's defaults and p-value tests do not.
 Drift is judged on a uniform, repeatable sample of at most ``SAMPLE_ROWS`` records (quantile summaries go to
 Evidently); row counts and quality are never sampled. Quality is computed from labels when at least
-``min_rows`` labelled rows hold both classes, else estimated
+``min_rows`` labelled rows hold both classes and cover ``min_label_coverage`` of the window, else estimated
 (:mod:`batch_monitor.evaluation.performance_estimation`).
 
 Design notes: docs/batch_monitor.md#drift-method (measurements, sampling error, prediction drift)
@@ -84,6 +84,7 @@ def evaluate_window(
     model_version: str,
     counts: WindowCounts | None = None,
     min_rows: int = DEFAULT_MIN_ROWS,
+    min_label_coverage: float = 0.0,
     drift_share_threshold: float = DEFAULT_DRIFT_SHARE_THRESHOLD,
     column_tests: Mapping[str, DriftTest] = COLUMN_DRIFT_TESTS,
     prediction_test: DriftTest = PREDICTION_DRIFT_TEST,
@@ -102,7 +103,7 @@ def evaluate_window(
     if len(current) > counts.rows:
         raise ValueError(f"{len(current)} rows given for a window of {counts.rows} records")
     current, reference = _prepared(current), _prepared(reference)
-    with_quality = counts.labelled >= min_rows and counts.both_classes
+    with_quality = counts.judges_quality(min_labelled=min_rows, min_coverage=min_label_coverage)
     shown = _quality_rows(current, limit=quality_report_rows, min_rows=min_rows) if with_quality else None
     drift_rows = _summarised(current, points=summary_points) if len(current) > summary_points else current
     reference_data = Dataset.from_pandas(reference, data_definition=_definition(classification=True))
@@ -133,6 +134,7 @@ def evaluate_window(
         EvaluationStatus.EVALUATED,
         counts.rows,
         n_labelled=counts.labelled,
+        label_coverage=counts.coverage,
         n_drift_rows=len(current),
         columns=columns,
         drift_share=share,

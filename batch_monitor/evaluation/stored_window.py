@@ -31,6 +31,7 @@ def evaluate_stored_window(
     model_version: str,
     reference: Callable[[], pd.DataFrame],
     min_rows: int = DEFAULT_MIN_ROWS,
+    min_label_coverage: float = 0.0,
     drift_share_threshold: float = DEFAULT_DRIFT_SHARE_THRESHOLD,
     sample_rows: int = SAMPLE_ROWS,
 ) -> WindowEvaluation:
@@ -38,7 +39,14 @@ def evaluate_stored_window(
         engine, window=window, model_name=model_name, model_version=model_version, sample_rows=sample_rows
     )
     if data.counts.rows < min_rows:
-        return WindowEvaluation(window, model_version, EvaluationStatus.TOO_FEW_ROWS, data.counts.rows)
+        return WindowEvaluation(
+            window,
+            model_version,
+            EvaluationStatus.TOO_FEW_ROWS,
+            data.counts.rows,
+            n_labelled=data.counts.labelled,
+            label_coverage=data.counts.coverage,
+        )
     reference_rows = reference()
     evaluation = evaluate_window(
         data.rows,
@@ -47,6 +55,7 @@ def evaluate_stored_window(
         model_version=model_version,
         counts=data.counts,
         min_rows=min_rows,
+        min_label_coverage=min_label_coverage,
         drift_share_threshold=drift_share_threshold,
     )
     if evaluation.status is not EvaluationStatus.EVALUATED:
@@ -54,7 +63,7 @@ def evaluate_stored_window(
     estimated = estimate_window_quality(data.rows, reference_rows)
     evaluation = replace(evaluation, **{f"{ESTIMATED_PREFIX}{name}": value for name, value in estimated.items()})
     groups = challenger_groups(engine, window=window, model_name=model_name, model_version=model_version)
-    figures = challenger_figures(groups, min_labelled=min_rows)
+    figures = challenger_figures(groups, min_labelled=min_rows, min_coverage=min_label_coverage)
     if figures is None:
         return evaluation
     return replace(

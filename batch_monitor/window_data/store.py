@@ -51,6 +51,8 @@ def _challenger_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str
 def _row_counts(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
     yield "n_rows", None, float(evaluation.n_rows)
     yield "n_labelled", None, float(evaluation.n_labelled)
+    if evaluation.label_coverage is not None:
+        yield "label_coverage", None, evaluation.label_coverage
 
 
 MetricRows = Callable[[WindowEvaluation], Iterator[tuple[str, str | None, float | None]]]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, cast, extract, func, select
 
 from batch_monitor.core.window import Window, as_utc
-from churn_common.database import monitoring_windows, predictions
+from churn_common.database import labels, monitoring_windows, predictions
 
 
 def first_open_bucket(*, now: datetime, window_seconds: int, lateness_seconds: float) -> int:
@@ -162,6 +162,7 @@ def pending_windows(
     lateness_seconds: float,
     model_name: str | None = None,
     since: datetime | None = None,
+    relabelled_since: datetime | None = None,
 ) -> list[PendingWindow]:
     """Closed windows with predictions not yet evaluated for their model version, or re-opened by rows that
     came after their evaluation, oldest first.
@@ -170,6 +171,8 @@ def pending_windows(
     counts come back. ``since`` bounds the scan for deployments with a long history, and with it how long a
     window can be re-opened. A window that seems to have grown is counted again by distinct records (one
     query over that window) before it is re-opened, so copies of a record never re-open it run after run.
+    ``relabelled_since``: windows whose records got labels joined after their evaluation (labels joined since
+    this wall-clock moment) are re-opened too, however old (:func:`relabelled_windows`).
     """
     cutoff = closed_before(now=now, window_seconds=window_seconds, lateness_seconds=lateness_seconds)
     bucket = bucket_expression(engine.dialect.name, predictions.c.event_time, window_seconds).label("bucket")
@@ -184,18 +187,102 @@ def pending_windows(
         query = query.where(predictions.c.event_time >= Window.containing(since, seconds=window_seconds).start)
     with engine.connect() as connection:
         counts = [StoredRows(int(row.bucket), row.model_version, int(row.n_rows)) for row in connection.execute(query)]
-        if not counts:
-            return []
-        oldest = Window.of_bucket(min(group.bucket for group in counts), seconds=window_seconds).start
-        done_rows = connection.execute(
-            select(
-                monitoring_windows.c.window_start, monitoring_windows.c.model_version, monitoring_windows.c.n_rows
-            ).where(monitoring_windows.c.window_start >= oldest)
-        ).all()
-        evaluated = {(as_utc(row.window_start), row.model_version): int(row.n_rows) for row in done_rows}
-        due = due_windows(counts, evaluated, window_seconds=window_seconds)
-        checked = [
-            _without_copies(connection, pending, model_name=model_name) if pending.reopened else pending
-            for pending in due
-        ]
+        found = _due(connection, counts, window_seconds=window_seconds, model_name=model_name) if counts else []
+        if relabelled_since is not None:
+            found = _merged(
+                found,
+                relabelled_windows(
+                    connection,
+                    window_seconds=window_seconds,
+                    cutoff=cutoff,
+                    joined_since=relabelled_since,
+                    model_name=model_name,
+                ),
+            )
+    return found
+
+
+def _due(
+    connection: Connection, counts: list[StoredRows], *, window_seconds: int, model_name: str | None
+) -> list[PendingWindow]:
+    oldest = Window.of_bucket(min(group.bucket for group in counts), seconds=window_seconds).start
+    done_rows = connection.execute(
+        select(
+            monitoring_windows.c.window_start, monitoring_windows.c.model_version, monitoring_windows.c.n_rows
+        ).where(monitoring_windows.c.window_start >= oldest)
+    ).all()
+    evaluated = {(as_utc(row.window_start), row.model_version): int(row.n_rows) for row in done_rows}
+    due = due_windows(counts, evaluated, window_seconds=window_seconds)
+    checked = [
+        _without_copies(connection, pending, model_name=model_name) if pending.reopened else pending for pending in due
+    ]
     return [pending for pending in checked if pending is not None]
+
+
+def _merged(due: list[PendingWindow], relabelled: list[PendingWindow]) -> list[PendingWindow]:
+    by_start = {pending.window.start: pending for pending in due}
+    for extra in relabelled:
+        known = by_start.get(extra.window.start)
+        if known is None:
+            by_start[extra.window.start] = extra
+            continue
+        by_start[extra.window.start] = PendingWindow(
+            known.window,
+            {**extra.rows_by_version, **known.rows_by_version},
+            {**extra.evaluated_rows_by_version, **known.evaluated_rows_by_version},
+        )
+    return [by_start[start] for start in sorted(by_start)]
+
+
+def relabelled_windows(
+    connection: Connection,
+    *,
+    window_seconds: int,
+    cutoff: datetime,
+    joined_since: datetime,
+    model_name: str | None = None,
+) -> list[PendingWindow]:
+    """Closed, evaluated windows (and versions) holding records whose labels joined after that evaluation.
+
+    Labels come weeks after their records (batch_monitor.labels), long after the scan horizon of
+    :func:`scan_start`, so these windows are found from the labels joined since ``joined_since`` instead of
+    by scanning predictions. The join and the evaluations are steps of the same monitor flow, one run at a
+    time, so comparing the join's time with the evaluation's is exact here (unlike late rows, see
+    :func:`due_windows`). The stored row count of each is kept as its ``evaluated_rows_by_version``."""
+    bucket = bucket_expression(connection.dialect.name, predictions.c.event_time, window_seconds).label("bucket")
+    query = (
+        select(bucket, predictions.c.model_version, func.max(labels.c.joined_at).label("joined_at"))
+        .select_from(labels.join(predictions, predictions.c.record_id == labels.c.record_id))
+        .where(labels.c.status == "joined", labels.c.joined_at >= joined_since, predictions.c.event_time < cutoff)
+        .group_by(bucket, predictions.c.model_version)
+    )
+    if model_name is not None:
+        query = query.where(predictions.c.model_name == model_name)
+    joined = {(int(row.bucket), row.model_version): as_utc(row.joined_at) for row in connection.execute(query)}
+    if not joined:
+        return []
+    starts = {Window.of_bucket(b, seconds=window_seconds).start for b, _ in joined}
+    stored = {
+        (as_utc(row.window_start), row.model_version): (as_utc(row.evaluated_at), int(row.n_rows))
+        for row in connection.execute(
+            select(
+                monitoring_windows.c.window_start,
+                monitoring_windows.c.model_version,
+                monitoring_windows.c.evaluated_at,
+                monitoring_windows.c.n_rows,
+            ).where(monitoring_windows.c.window_start.in_(starts))
+        )
+    }
+    by_bucket: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
+    for (b, version), joined_at in sorted(joined.items()):
+        window = Window.of_bucket(b, seconds=window_seconds)
+        evaluation = stored.get((window.start, version))
+        if evaluation is None or evaluation[0] >= joined_at:
+            continue
+        rows = _records(connection, window=window, model_version=version, model_name=model_name)
+        versions, evaluated = by_bucket.setdefault(b, ({}, {}))
+        versions[version], evaluated[version] = rows, evaluation[1]
+    return [
+        PendingWindow(Window.of_bucket(b, seconds=window_seconds), versions, evaluated)
+        for b, (versions, evaluated) in sorted(by_bucket.items())
+    ]

@@ -210,6 +210,25 @@ data "aws_iam_policy_document" "prefect_worker" {
     resources = ["${module.data_bucket.arn}/${local.prefixes.reports}*"]
   }
 
+  # batch_monitor/labels/source.py lists the label files (only under their prefix) and reads each version.
+  statement {
+    sid       = "ListLabelFiles"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data_bucket.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.prefixes.labels}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadLabelFiles"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${module.data_bucket.arn}/${local.prefixes.labels}*"]
+  }
+
   statement {
     sid       = "PublishAlerts"
     actions   = ["sns:Publish"]

@@ -32,6 +32,7 @@ locals {
     processed = "data/processed/"
     errored   = "data/errored/"
     reports   = "reports/"
+    labels    = "data/labels/"
     mlflow    = "mlflow-artifacts/"
   }
 

@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from sqlalchemy import func, make_url, select
 
+from batch_monitor.labels.source import label_objects, read_label_object
 from churn_common.aws import client
 from churn_common.database import get_engine, predictions
 from churn_common.database_credentials import fetch_secret_string
@@ -114,6 +115,14 @@ def test_each_component_works_under_its_deployed_role_and_calls_only_what_that_r
                 )
         with acting_as(PRODUCER), pytest.raises(ClientError):
             fetch_secret_string(secret)
+        # AND the monitor lists the label files under their prefix and reads the version it found
+        settings = get_settings()
+        key = f"{settings.labels_prefix}Deployed Roles.CSV"
+        client("s3").put_object(Bucket=settings.bucket, Key=key, Body=b"record_id,churned,observed_at\n")
+        with acting_as(MONITOR):
+            [found], _ = label_objects(client("s3"), bucket=settings.bucket, prefix=settings.labels_prefix)
+            assert found.key == key
+            assert read_label_object(client("s3"), bucket=settings.bucket, item=found).startswith(b"record_id")
         call_log = stack.call_log_path
     # AND every call each component made is allowed by its exact policy, conditions and ARNs included
     log = read_call_log(call_log)
@@ -122,6 +131,7 @@ def test_each_component_works_under_its_deployed_role_and_calls_only_what_that_r
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= made[PRODUCER]  # the event source mapping, as the role
     # (its own DescribeStreamSummary is made once per warm container, so an earlier stack of this process may have)
     assert {"kinesis:GetRecords", "kinesis:GetShardIterator"} <= made[STREAM_SCORER]
+    assert {"s3:ListObjectsV2", "s3:HeadObject", "s3:GetObject"} <= made[MONITOR]
     refused_on_purpose = {
         (PRODUCER, "s3", "PutObject"),
         (MONITOR, "kinesis", "PutRecords"),

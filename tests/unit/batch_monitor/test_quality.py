@@ -64,3 +64,16 @@ def test_a_window_without_a_label_column_has_no_labelled_rows() -> None:
 def test_more_labelled_records_than_records_is_refused() -> None:
     with pytest.raises(ValueError, match="3 labelled records in a window of 2"):
         WindowCounts(rows=2, true_positives=3)
+
+
+def test_realised_quality_needs_enough_labels_of_both_classes_covering_enough_of_the_window() -> None:
+    # GIVEN windows of 200 records with 60 labels of both classes, and with 120
+    partly = WindowCounts(rows=200, true_positives=20, true_negatives=40)
+    mostly = WindowCounts(rows=200, true_positives=40, true_negatives=80)
+    # THEN coverage is labelled / rows, and the one rule judges rows, classes and coverage together
+    assert (partly.coverage, mostly.coverage) == (0.3, 0.6)
+    assert partly.judges_quality(min_labelled=50) is True
+    assert partly.judges_quality(min_labelled=50, min_coverage=0.5) is False
+    assert mostly.judges_quality(min_labelled=50, min_coverage=0.5) is True
+    assert WindowCounts(rows=200, true_negatives=150).judges_quality(min_labelled=50, min_coverage=0.5) is False
+    assert WindowCounts(rows=0).coverage == 0.0

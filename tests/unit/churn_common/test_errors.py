@@ -21,7 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from batch_monitor.early_warning.detector import ConcurrentRunError
 from batch_monitor.evaluation.reference import ReferenceNotFoundError
-from batch_monitor.flow import DetectorFailedError, PruneFailedError, WindowsFailedError
+from batch_monitor.flow import DetectorFailedError, LabelsFailedError, PruneFailedError, WindowsFailedError
+from batch_monitor.labels.formats import LabelFileError
 from batch_monitor.retraining.challenger import NotEnoughDataError
 from churn_common.errors import PermanentError, PipelineError, TransientError, is_retryable
 from churn_common.mlflow_credentials import (
@@ -67,6 +68,8 @@ PIPELINE_ERRORS: list[tuple[Callable[[], Exception], type[PipelineError], type[E
     (lambda: WindowsFailedError("2 windows"), TRANSIENT, RuntimeError),
     (lambda: DetectorFailedError("detector"), TRANSIENT, RuntimeError),
     (lambda: PruneFailedError("prune"), TRANSIENT, RuntimeError),
+    (lambda: LabelsFailedError("labels"), TRANSIENT, RuntimeError),
+    (lambda: LabelFileError("corrupt gzip data"), PERMANENT, ValueError),
     (lambda: NotEnoughDataError("12 labelled records"), PERMANENT, ValueError),
 ]
 
