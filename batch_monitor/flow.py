@@ -13,7 +13,7 @@ Design notes: docs/batch_monitor.md#the-monitor-flow-step-by-step
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -39,7 +39,7 @@ from batch_monitor.core import Thresholds, Window, WindowResult, as_utc
 from batch_monitor.early_warning.detector import run_detector
 from batch_monitor.evaluation.reference import load_reference
 from batch_monitor.evaluation.stored_window import evaluate_stored_window
-from batch_monitor.labels.ingest import ingest_labels
+from batch_monitor.labels.ingest import LabelIngest, ingest_labels
 from batch_monitor.reports.workspace import add_evaluation_to_workspace, project_dashboard_url, upload_report
 from batch_monitor.retraining.flow import retrain_if_due
 from batch_monitor.window_data.retention import Pruned, prune, retention_cutoff
@@ -79,25 +79,6 @@ class DetectorSummary(BaseModel):
     recorded_alerts: list[RecordedAlert]
 
 
-class LabelFileSummary(BaseModel):
-    """One label file ingested by the run, by outcome (the outcomes add up to ``rows``)."""
-
-    key: str
-    version: str
-    rows: int
-    joined: int
-    duplicate: int
-    unknown: int
-    too_old: int
-    rejected: int
-
-
-class LabelsSummary(BaseModel):
-    files: list[LabelFileSummary]
-    skipped_keys: list[str]
-    retried_joined: int
-
-
 class EvaluatedWindow(BaseModel):
     versions: list[WindowSummary]
     recorded_alerts: list[RecordedAlert]
@@ -113,7 +94,7 @@ class MonitorSummary(BaseModel):
     recorded_alerts: list[RecordedAlert] = []
     detector: DetectorSummary | None = None
     pruned: Pruned | None = None
-    labels: LabelsSummary | None = None
+    labels: LabelIngest | None = None
 
 
 class WindowsFailedError(TransientError, RuntimeError):
@@ -210,7 +191,7 @@ def detect_shifts(config: MonitorConfig, now: datetime) -> DetectorSummary:
 
 
 @task(name="ingest-labels", cache_policy=NO_CACHE)
-def ingest_new_labels(config: MonitorConfig, now: datetime, received_at: datetime) -> LabelsSummary:
+def ingest_new_labels(config: MonitorConfig, now: datetime, received_at: datetime) -> LabelIngest:
     """Label files not ingested yet, then the labels still waiting for their prediction (see
     :mod:`batch_monitor.labels`)."""
     ingest = ingest_labels(
@@ -237,11 +218,7 @@ def ingest_new_labels(config: MonitorConfig, now: datetime, received_at: datetim
         )
     if ingest.skipped_keys:
         logger.warning("not label files (.csv, .csv.gz): %s", ", ".join(ingest.skipped_keys))
-    return LabelsSummary(
-        files=[LabelFileSummary(**asdict(counts)) for counts in ingest.files],
-        skipped_keys=ingest.skipped_keys,
-        retried_joined=ingest.retried_joined,
-    )
+    return ingest
 
 
 @task(name="evaluate-window", cache_policy=NO_CACHE, task_run_name="evaluate-{pending.window.label}")
@@ -402,8 +379,8 @@ def monitor_windows(
         labels=labels,
     )
     if failed:
-        labels = ", ".join(window.label for window in failed)
-        raise WindowsFailedError(f"{len(failed)} window(s) failed and stay pending: {labels}")
+        names = ", ".join(window.label for window in failed)
+        raise WindowsFailedError(f"{len(failed)} window(s) failed and stay pending: {names}")
     if detector is None:
         raise DetectorFailedError("the early-warning detector failed; it resumes from its watermark next run")
     if labels is None:

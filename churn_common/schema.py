@@ -95,6 +95,8 @@ FEATURES: tuple[FeatureColumn, ...] = _feature_columns(CustomerFeatures)
 FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
 DECIMAL_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES if feature.value_type is float)
 LABEL_COLUMN = "churn"
+# A churn probability at or above it is a churn decision: the scorer stores it, training and the monitor judge it.
+DECISION_THRESHOLD = 0.5
 LABEL_TYPE: Any = get_type_hints(CustomerRow, include_extras=True)[LABEL_COLUMN]
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("complains", "charge_amount", "age_group", "tariff_plan", "status")
 NUMERICAL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS)

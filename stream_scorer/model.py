@@ -19,13 +19,13 @@ import numpy as np
 import xgboost
 
 from churn_common.mlflow_credentials import credentials_source
+from churn_common.schema import DECISION_THRESHOLD
 from churn_common.settings import get_settings
 from stream_scorer.challenger import refreshed_challenger
 from stream_scorer.model_registry import ModelFile, ModelRegistry, ModelVersion, registry_for
 
 log = logging.getLogger(__name__)
 
-DECISION_THRESHOLD = 0.5
 PREDICT_THREADS = min(os.cpu_count() or 1, 2)
 
 __all__ = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-DEFAULT_DECISION_THRESHOLD = 0.5
+from churn_common.schema import DECISION_THRESHOLD as DEFAULT_DECISION_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,6 @@ from dataclasses import dataclass
 
 from batch_monitor.core.quality import QUALITY_METRICS, WindowCounts
 
-# The scorer's decision threshold (stream_scorer.model.DECISION_THRESHOLD): the challenger's prediction is
-# the one it would have stored had it been serving.
-CHALLENGER_DECISION_THRESHOLD = 0.5
-
 
 @dataclass(frozen=True, slots=True)
 class ChallengerGroup:

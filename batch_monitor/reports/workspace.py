@@ -22,7 +22,6 @@ HTML_CONTENT_TYPE = "text/html"
 PROJECT_DESCRIPTION = "Churn model: data drift and classification quality per monitoring window and model version"
 # Namespace of the snapshot ids (any fixed UUID; changing it would duplicate every stored window).
 SNAPSHOT_NAMESPACE = uuid.UUID("5d0f1f1e-8c1b-4b8e-9a57-6c3f0c1d2e4a")
-UI_HOST = EVIDENTLY_UI_HOST
 
 
 def report_key(*, prefix: str, window: Window, model_version: str) -> str:
@@ -122,7 +121,7 @@ def ui_command(settings: Settings, *, port: int | None = None) -> list[str]:
         "--workspace",
         str(settings.resolved_evidently_workspace),
         "--host",
-        UI_HOST,
+        EVIDENTLY_UI_HOST,
         "--port",
         str(port or settings.evidently_ui_port),
     ]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, case, func, literal_column, select
 
-from batch_monitor.core.challenger import CHALLENGER_DECISION_THRESHOLD, ChallengerGroup
+from batch_monitor.core.challenger import ChallengerGroup
 from batch_monitor.core.window import Window
 from batch_monitor.window_data.reading import _in_window
 from churn_common.database import predictions
+from churn_common.schema import DECISION_THRESHOLD
 
-# Literals, not bound parameters: Postgres only matches the grouped expression with the selected one when
-# their text is the same.
+# The decision the challenger would have stored had it been serving. Literals, not bound parameters: Postgres
+# only matches the grouped expression with the selected one when their text is the same.
 _CHALLENGER_PREDICTION = case(
-    (predictions.c.challenger_probability >= literal_column(repr(CHALLENGER_DECISION_THRESHOLD)), literal_column("1")),
+    (predictions.c.challenger_probability >= literal_column(repr(DECISION_THRESHOLD)), literal_column("1")),
     else_=literal_column("0"),
 )
 

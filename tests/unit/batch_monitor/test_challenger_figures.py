@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from batch_monitor.core.challenger import CHALLENGER_DECISION_THRESHOLD, ChallengerGroup, challenger_figures
+from batch_monitor.core.challenger import ChallengerGroup, challenger_figures
+from churn_common.schema import DECISION_THRESHOLD as MONITORED_THRESHOLD
 from stream_scorer.model import DECISION_THRESHOLD
 
 MIN_LABELLED = 10
@@ -64,4 +65,4 @@ def test_a_window_shared_by_two_challengers_reports_the_one_that_scored_most_of_
 
 
 def test_the_challengers_decision_is_the_scorers() -> None:
-    assert CHALLENGER_DECISION_THRESHOLD == DECISION_THRESHOLD
+    assert MONITORED_THRESHOLD == DECISION_THRESHOLD
