@@ -127,7 +127,7 @@ stack: setup  ## The embedded local stack in the foreground (Ctrl-C stops it)
 simulate-file-drops: setup  ## Upload the sample files to the running local stack's input prefix at an interval (SIMULATE_ARGS="--aws": to AWS, after showing the account and asking)
 	$(PY) -m infra.local.simulate file-drops $(SIMULATE_ARGS)
 
-simulate-stream: setup  ## Put generated records on the running local stack's stream at a rate (SIMULATE_ARGS="--aws": to AWS, after showing the account and asking)
+simulate-stream: setup  ## Put generated records, unlabelled, on the running local stack's stream at a rate (SIMULATE_ARGS="--label-share 0.5 --label-delay 30": half their labels later as label files; "--aws": to AWS, after showing the account and asking)
 	$(PY) -m infra.local.simulate stream $(SIMULATE_ARGS)
 
 evidently-ui: setup  ## Evidently UI on the monitor's local workspace (EVIDENTLY_WORKSPACE, port EVIDENTLY_UI_PORT)

@@ -41,7 +41,7 @@ from batch_monitor.evaluation.reference import load_reference
 from batch_monitor.evaluation.stored_window import evaluate_stored_window
 from batch_monitor.labels.ingest import LabelIngest, ingest_labels
 from batch_monitor.reports.workspace import add_evaluation_to_workspace, project_dashboard_url, upload_report
-from batch_monitor.retraining.flow import retrain_if_due
+from batch_monitor.retraining.flow import promote_if_won, retrain_if_due
 from batch_monitor.window_data.retention import Pruned, prune, retention_cutoff
 from batch_monitor.window_data.store import store_evaluation
 from batch_monitor.window_data.windows import PendingWindow, closed_before, pending_windows, scan_start
@@ -241,6 +241,7 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
             model_name=config.model_name,
             model_version=version,
             reference=partial(load_reference, config.model_name, version),
+            challenger_reference=partial(load_reference, config.model_name),
             min_rows=config.min_rows,
             min_label_coverage=config.min_label_coverage,
             drift_share_threshold=config.thresholds.drift_share,
@@ -360,6 +361,7 @@ def monitor_windows(
             failed.append(item.window)
     if windows:
         retrain_if_due(config.database_url)
+        promote_if_won(config.database_url)
     cutoff = retention_cutoff(
         now=moment,
         retention_days=settings.predictions_retention_days,

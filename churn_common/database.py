@@ -55,9 +55,11 @@ predictions = Table(
     *(Column(feature.name, FEATURE_COLUMN_TYPES[feature.value_type], nullable=False) for feature in FEATURES),
     Column("challenger_version", String(32), nullable=True, comment="shadow-scored beside model_version, if any"),
     Column("challenger_probability", Float, nullable=True),
+    Column("customer_id", String(64), nullable=True, comment="when the record carried one"),
     Index("ix_predictions_event_time", "event_time"),
     Index("ix_predictions_record_id", "record_id"),
     Index("ix_predictions_scored_at", "scored_at"),
+    Index("ix_predictions_customer_scored_at", "customer_id", "scored_at"),
 )
 
 rejected_records = Table(
@@ -94,6 +96,9 @@ monitoring_windows = Table(
     Column("agreement", Float, comment="share of shadow-scored records both versions decided alike"),
     Column("challenger_f1", Float),
     Column("label_coverage", Float, comment="labelled records / records of the window"),
+    Column("challenger_estimated_f1", Float),
+    Column("estimate_error", Float, comment="estimated_f1 - f1, once labels give f1"),
+    Column("estimate_stood", Boolean, comment="quality rested on the estimate at some evaluation"),
 )
 
 monitoring_metrics = Table(
@@ -144,7 +149,12 @@ retraining_runs = Table(
     Column("first_window_start", DateTime(timezone=True), nullable=False),
     Column("last_window_end", DateTime(timezone=True), nullable=False),
     Column("n_windows", Integer, nullable=False),
-    Column("status", String(16), nullable=False, comment="running, promoted, kept, skipped, failed"),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="running, promoted, kept, skipped, failed; challenging, then promoted, retired or superseded",
+    ),
     Column("reason", Text, nullable=True),
     Column("n_train_rows", Integer, nullable=True),
     Column("n_holdout_rows", Integer, nullable=True),
@@ -153,6 +163,11 @@ retraining_runs = Table(
     Column("serving_f1", Float, nullable=True),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("origin", String(16), nullable=True, comment="retraining (NULL: rows before live promotion) or alias"),
+    Column("live_first_window_start", DateTime(timezone=True), nullable=True, comment="live windows judged"),
+    Column("live_last_window_end", DateTime(timezone=True), nullable=True),
+    Column("live_serving_f1", Float, nullable=True, comment="mean over the live windows judged"),
+    Column("live_challenger_f1", Float, nullable=True),
     UniqueConstraint("model_name", "serving_version", "last_window_end", name="uq_retraining_runs_trigger"),
 )
 
@@ -180,7 +195,9 @@ labels = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("file_id", Integer, nullable=False),
-    Column("record_id", String(80), nullable=True, comment="NULL only for a rejected row without one"),
+    Column(
+        "record_id", String(80), nullable=True, comment="NULL for a rejected row without one, a customer's unmatched"
+    ),
     Column("churned", SmallInteger, nullable=True),
     Column("observed_at", DateTime(timezone=True), nullable=True),
     Column("source_key", Text, nullable=False),
@@ -189,6 +206,7 @@ labels = Table(
     Column("reason", Text, nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("joined_at", DateTime(timezone=True), nullable=True, comment="when predictions.label was set from it"),
+    Column("customer_id", String(64), nullable=True, comment="a label by customer: record_id is the one it judged"),
     Index("ix_labels_status_record", "status", "record_id"),
     Index("ix_labels_joined_at", "joined_at"),
 )
@@ -254,6 +272,7 @@ def _create(url: str) -> Engine:
         _follow_rotated_secret(engine)
     metadata.create_all(engine)
     _add_missing_columns(engine)
+    _add_missing_indexes(engine)
     return engine
 
 
@@ -273,6 +292,22 @@ def _add_missing_columns(engine: Engine) -> None:
                     connection.execute(text(ddl))
             except DBAPIError:
                 if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    """``create_all`` creates indexes only with their table: an index declared beside a column added later is
+    created here, on the first use of an older database (a racing process may create it first)."""
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name in present:
+                continue
+            try:
+                index.create(engine, checkfirst=True)
+            except DBAPIError:
+                if index.name not in {i["name"] for i in inspect(engine).get_indexes(table.name)}:
                     raise
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 PERIOD_SECONDS = 9 * 31 * 86_400  # the 9 months the dataset aggregates, at 31 days each: 24,105,600
 MAX_AGE = 120
@@ -34,6 +34,22 @@ AgeGroup = Annotated[int, Field(ge=1, le=5)]
 OneOrTwo = Annotated[int, Field(ge=1, le=2)]
 Age = Annotated[int, Field(ge=0, le=MAX_AGE)]
 Money = Annotated[float, Field(ge=0, le=MAX_CUSTOMER_VALUE, allow_inf_nan=False)]
+MAX_CUSTOMER_ID_LENGTH = 64  # predictions.customer_id, labels.customer_id
+
+
+def _printable_customer_id(value: str) -> str:
+    # A label joins by equality: a tab, a line break or padding would make the same customer two customers.
+    if not value.isprintable():
+        raise ValueError("customer_id holds characters that are not printable")
+    if value != value.strip():
+        raise ValueError("customer_id starts or ends with spaces")
+    return value
+
+
+# Optional in every layer (the published dataset has none); absent is None, never an empty string.
+CustomerId = Annotated[
+    str, Field(min_length=1, max_length=MAX_CUSTOMER_ID_LENGTH), AfterValidator(_printable_customer_id)
+]
 
 _SPACES = re.compile(r"\s+")
 
@@ -65,9 +81,11 @@ class CustomerFeatures(BaseModel):
 
 
 class CustomerRow(CustomerFeatures):
-    """One CSV row after header normalisation; the label is optional (live streams carry none)."""
+    """One CSV row after header normalisation; the label is optional (live streams carry none), and so is the
+    customer id (the published dataset has none; labels that arrive later may name the customer instead)."""
 
     churn: Binary | None = None
+    customer_id: CustomerId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,5 +116,7 @@ LABEL_COLUMN = "churn"
 # A churn probability at or above it is a churn decision: the scorer stores it, training and the monitor judge it.
 DECISION_THRESHOLD = 0.5
 LABEL_TYPE: Any = get_type_hints(CustomerRow, include_extras=True)[LABEL_COLUMN]
+CUSTOMER_ID_COLUMN = "customer_id"
+CUSTOMER_ID_TYPE: Any = get_type_hints(CustomerRow, include_extras=True)[CUSTOMER_ID_COLUMN]
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("complains", "charge_amount", "age_group", "tariff_plan", "status")
 NUMERICAL_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS)

@@ -23,7 +23,11 @@ DEFAULT_FILE_DROPS_QUEUE = "file-drops"
 DEFAULT_ALERT_TOPIC = "churn-model-alerts"
 DEFAULT_MODEL_NAME = "XGBoostChurnModel"
 DEFAULT_MODEL_ALIAS = "staging"
+# Labelled live windows a challenger must win before it serves; 0: the holdout comparison promotes directly.
+DEFAULT_PROMOTION_LIVE_WINDOWS = 2
 EVIDENTLY_UI_HOST = "127.0.0.1"
+# How far the estimated F1 may sit from the realised one before the estimate itself is alerted on.
+DEFAULT_MAX_ESTIMATE_ERROR = 0.15
 
 
 class Settings(BaseSettings):
@@ -75,6 +79,7 @@ class Settings(BaseSettings):
     min_precision: float = Field(0.70, alias="MIN_PRECISION")
     min_recall: float = Field(0.70, alias="MIN_RECALL")
     min_accuracy: float = Field(0.70, alias="MIN_ACCURACY")
+    max_estimate_error: float = Field(DEFAULT_MAX_ESTIMATE_ERROR, alias="MAX_ESTIMATE_ERROR", gt=0)
     alert_cooldown_seconds: float = Field(1800.0, alias="ALERT_COOLDOWN_SECONDS", ge=0)
     # Unset locally (no Grafana there): alert e-mails then link the Evidently UI instead.
     grafana_url: str | None = Field(None, alias="GRAFANA_URL")
@@ -83,6 +88,7 @@ class Settings(BaseSettings):
     retrain_after_windows: int = Field(3, alias="RETRAIN_AFTER_WINDOWS", ge=1)
     retrain_min_rows: int = Field(200, alias="RETRAIN_MIN_ROWS", ge=8)
     challenger_alias: str = Field("challenger", alias="CHALLENGER_ALIAS")
+    promotion_live_windows: int = Field(DEFAULT_PROMOTION_LIVE_WINDOWS, alias="PROMOTION_LIVE_WINDOWS", ge=0)
     evidently_workspace: Path | None = Field(None, alias="EVIDENTLY_WORKSPACE")
     evidently_project: str = Field("churn-monitoring", alias="EVIDENTLY_PROJECT")
     evidently_ui_port: int = Field(8000, alias="EVIDENTLY_UI_PORT")

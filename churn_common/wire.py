@@ -7,6 +7,10 @@ Version 1 is a JSON array, positional in the order of :data:`WIRE_V1_FIELDS`::
 About 75 bytes instead of ~400 for the keyed JSON of the design, so one shard's 1 MB/s carries well
 over 5,000 customer records/s once aggregated. Anyone with this module (or the field list) can decode
 it; consumers reject versions they do not know.
+
+The last position, ``customer_id``, is optional: a record without one ends at ``label`` (as every record did
+before customer ids existed, so such records keep their bytes), one with it carries it after ``label``.
+Decoders read both widths; the scorer must therefore be deployed before a producer that writes customer ids.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from churn_common.schema import FEATURE_COLUMNS, FEATURES, LABEL_TYPE, Binary, CustomerFeatures
+from churn_common.schema import (
+    CUSTOMER_ID_TYPE,
+    FEATURE_COLUMNS,
+    FEATURES,
+    LABEL_TYPE,
+    Binary,
+    CustomerFeatures,
+    CustomerId,
+)
 
 SCHEMA_VERSION = 1
 SOURCE_ID_LENGTH = 12
@@ -41,6 +53,7 @@ _V1_LAYOUT: tuple[tuple[str, Any], ...] = (
     ("event_time_ms", EpochMillis),
     *((feature.name, feature.type) for feature in FEATURES),
     ("label", LABEL_TYPE),
+    ("customer_id", CUSTOMER_ID_TYPE),
 )
 WIRE_V1_FIELDS: tuple[str, ...] = tuple(name for name, _ in _V1_LAYOUT)
 WireRecordV1: Any = tuple[tuple(field_type for _, field_type in _V1_LAYOUT)]
@@ -51,6 +64,8 @@ ROW_INDEX = WIRE_V1_INDEX["row"]
 EVENT_TIME_INDEX = WIRE_V1_INDEX["event_time_ms"]
 FEATURE_SLICE = slice(WIRE_V1_INDEX[FEATURE_COLUMNS[0]], WIRE_V1_INDEX[FEATURE_COLUMNS[-1]] + 1)
 LABEL_INDEX = WIRE_V1_INDEX["label"]
+CUSTOMER_ID_INDEX = WIRE_V1_INDEX["customer_id"]
+WIDTH_WITHOUT_CUSTOMER_ID = CUSTOMER_ID_INDEX  # a record without a customer id ends before it
 _V1_BATCH = TypeAdapter(list[WireRecordV1], config=ConfigDict(strict=True))
 _SOURCE_ID = TypeAdapter(SourceId, config=ConfigDict(strict=True))
 MAX_SHOWN_CHARS = 40
@@ -76,6 +91,7 @@ class CustomerRecord(BaseModel):
     event_time: datetime
     features: CustomerFeatures
     label: Binary | None = None
+    customer_id: CustomerId | None = None
 
     @property
     def record_id(self) -> str:
@@ -85,7 +101,15 @@ class CustomerRecord(BaseModel):
 def encode(record: CustomerRecord) -> bytes:
     event_ms = int(record.event_time.timestamp() * 1000)
     values = [getattr(record.features, name) for name in FEATURE_COLUMNS]
-    return orjson.dumps([record.v, record.source_id, record.row, event_ms, *values, record.label])
+    fields = [record.v, record.source_id, record.row, event_ms, *values, record.label]
+    if record.customer_id is not None:
+        fields.append(record.customer_id)
+    return orjson.dumps(fields)
+
+
+def with_customer_id_position(fields: list[Any]) -> list[Any]:
+    """A record of either width as the full v1 tuple: one without a customer id gets ``None`` there."""
+    return [*fields, None] if len(fields) == WIDTH_WITHOUT_CUSTOMER_ID else fields
 
 
 def to_record(fields: Sequence[Any]) -> CustomerRecord:
@@ -96,6 +120,7 @@ def to_record(fields: Sequence[Any]) -> CustomerRecord:
         event_time=datetime.fromtimestamp(fields[EVENT_TIME_INDEX] / 1000, tz=UTC),
         features=CustomerFeatures(**dict(zip(FEATURE_COLUMNS, fields[FEATURE_SLICE], strict=True))),
         label=fields[LABEL_INDEX],
+        customer_id=fields[CUSTOMER_ID_INDEX] if len(fields) > CUSTOMER_ID_INDEX else None,
     )
 
 
@@ -155,7 +180,7 @@ def decode_batch(payloads: Sequence[bytes]) -> DecodedBatch:
         if version != SCHEMA_VERSION:
             rejections.append(Rejection(index, f"unknown schema version: {_shown(version)}"))
             continue
-        candidates.append(tuple(value))
+        candidates.append(tuple(with_customer_id_position(value)))
         positions.append(index)
     try:
         records = _V1_BATCH.validate_python(candidates)

@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from churn_common.schema import DECIMAL_COLUMNS, FEATURE_COLUMNS, LABEL_COLUMN, CustomerFeatures, CustomerRow
+from churn_common.schema import (
+    CUSTOMER_ID_COLUMN,
+    DECIMAL_COLUMNS,
+    FEATURE_COLUMNS,
+    LABEL_COLUMN,
+    CustomerFeatures,
+    CustomerRow,
+)
 
 # The dataset only uses these five ages, one per age group.
 AGES_BY_GROUP: Mapping[int, int] = {1: 15, 2: 25, 3: 30, 4: 45, 5: 55}
@@ -63,7 +70,7 @@ def clip_to_schema(features: pd.DataFrame) -> pd.DataFrame:
 
 def invalid_rows(df: pd.DataFrame) -> list[RowError]:
     """Rows that the pipeline's own row model would reject, with the reason, in file order."""
-    model = CustomerRow if LABEL_COLUMN in df.columns else CustomerFeatures
+    model = CustomerRow if {LABEL_COLUMN, CUSTOMER_ID_COLUMN} & set(df.columns) else CustomerFeatures
     errors: list[RowError] = []
     for position, record in enumerate(df.to_dict("records")):
         try:

@@ -4,6 +4,7 @@ Usage::
 
     python -m data.synthetic generate --rows 500 --seed 7 --drift seconds_of_use=1.0 status=0.5 --out batch.csv
     python -m data.synthetic generate --rows 500 --base reference.csv --label-noise 0.3 --out noisy.csv
+    python -m data.synthetic generate --rows 500 --customer-ids --out customers.csv
     python -m data.synthetic samples          # rewrite the bundled files in data/samples/
 """
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             label_noise=args.label_noise,
             base=read_churn_csv(args.base) if args.base else None,
             with_label=not args.no_label,
+            with_customer_id=args.customer_ids,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -58,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--label-noise", type=float, default=0.0, help="fraction of labels flipped")
     batch.add_argument("--base", type=Path, help="resample this CSV instead of the parametric model")
     batch.add_argument("--no-label", action="store_true", help="omit the churn column, like a live stream")
+    batch.add_argument("--customer-ids", action="store_true", help="add a customer_id column (C<seed>-<row>)")
     batch.add_argument("--normalised-headers", action="store_true", help="write snake_case column names")
     batch.add_argument("--out", type=Path, required=True)
 

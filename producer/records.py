@@ -11,4 +11,11 @@ from churn_common.wire import CustomerRecord
 def customer_record(customer: CustomerRow, *, source_id: str, row: int, event_time: datetime) -> CustomerRecord:
     # A CustomerRow is a CustomerFeatures already validated against the same constraints: pydantic takes
     # the instance as it is (no copy, no second validation), which makes this about 4x cheaper.
-    return CustomerRecord(source_id=source_id, row=row, event_time=event_time, features=customer, label=customer.churn)
+    return CustomerRecord(
+        source_id=source_id,
+        row=row,
+        event_time=event_time,
+        features=customer,
+        label=customer.churn,
+        customer_id=customer.customer_id,
+    )

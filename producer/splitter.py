@@ -1,7 +1,8 @@
 """Splits a CSV byte stream into validated customer rows and rejections, one line at a time.
 
 Memory stays bounded whatever the input (an overlong line is skipped and rejected, not buffered). No
-field holds text, so each physical line is parsed on its own (LF, CRLF or lone CR, in any mix): a stray
+field holds a line break (the customer id, the one text field, must be printable), so each physical line is
+parsed on its own (LF, CRLF or lone CR, in any mix): a stray
 quote damages one row only, and a file can be resumed anywhere. Numbers are read in plain ASCII decimal
 notation only: a value a spreadsheet or a person would read differently is rejected, not guessed.
 Problems of the file as a whole raise :class:`FileFormatError` before any row is produced.
@@ -20,7 +21,14 @@ from typing import BinaryIO
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churn_common.errors import PermanentError
-from churn_common.schema import DECIMAL_COLUMNS, FEATURE_COLUMNS, LABEL_COLUMN, CustomerRow, normalise_header
+from churn_common.schema import (
+    CUSTOMER_ID_COLUMN,
+    DECIMAL_COLUMNS,
+    FEATURE_COLUMNS,
+    LABEL_COLUMN,
+    CustomerRow,
+    normalise_header,
+)
 
 CHUNK_BYTES = 64 * 1024
 MAX_LINE_BYTES = 64 * 1024
@@ -28,7 +36,9 @@ MAX_RAW_CHARS = 2_000
 MAX_SHOWN_CHARS = 40
 UTF8_BOM = b"\xef\xbb\xbf"
 REQUIRED_COLUMNS: tuple[str, ...] = FEATURE_COLUMNS
-KNOWN_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, LABEL_COLUMN)
+NUMBER_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, LABEL_COLUMN)
+KNOWN_COLUMNS: tuple[str, ...] = (*NUMBER_COLUMNS, CUSTOMER_ID_COLUMN)
+OPTIONAL_COLUMNS: frozenset[str] = frozenset({LABEL_COLUMN, CUSTOMER_ID_COLUMN})  # a blank cell: no value
 OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
 PADDING = " \t"
 
@@ -44,9 +54,11 @@ _DECIMAL_NUMBER_REASON = (
     "write plain digits with an optional decimal point, e.g. 197.64"
 )
 _SYNTAX: dict[str, tuple[re.Pattern[str], str]] = {
-    **dict.fromkeys(KNOWN_COLUMNS, (_WHOLE_NUMBER, _WHOLE_NUMBER_REASON)),
+    **dict.fromkeys(NUMBER_COLUMNS, (_WHOLE_NUMBER, _WHOLE_NUMBER_REASON)),
     **dict.fromkeys(DECIMAL_COLUMNS, (_DECIMAL_NUMBER, _DECIMAL_NUMBER_REASON)),
 }
+# A customer id cell the row model may take as it is; any other (padded, quoted, blank) is checked in full.
+_PLAIN_CUSTOMER_ID = r'[^,"\s]++'
 # A cell of an unused column that the CSV reader would take as it is.
 _PLAIN_CELL = r'[^,"\r\n]*+'
 # What a byte that is not UTF-8 becomes when decoded with "surrogateescape".
@@ -104,7 +116,7 @@ class CsvHeader:
         # A line this matches splits at its commas as the CSV reader would, into plain numbers where used.
         cells = [_PLAIN_CELL] * self.width
         for name, index in self.positions.items():
-            cells[index] = _SYNTAX[name][0].pattern
+            cells[index] = _SYNTAX[name][0].pattern if name in _SYNTAX else _PLAIN_CUSTOMER_ID
         object.__setattr__(self, "plain_row", re.compile(",".join(cells)))
 
     @property
@@ -246,18 +258,19 @@ def _shown(value: object) -> str:
 
 
 def _field_reasons(cells: list[str], header: CsvHeader) -> tuple[dict[str, str], dict[str, str]]:
-    """Cell values by column (blank label cells mean "no label"), and reasons for absent required cells."""
+    """Cell values by column (a blank label or customer id cell means "none"), and reasons for absent required
+    cells."""
     values: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for name, index in header.positions.items():
         if index >= len(cells):
-            if name != LABEL_COLUMN:
+            if name not in OPTIONAL_COLUMNS:
                 reasons[name] = f"{name}: no cell (the row is too short)"
             continue
         cell = cells[index].strip(PADDING)
         if cell:
             values[name] = cell
-        elif name != LABEL_COLUMN:
+        elif name not in OPTIONAL_COLUMNS:
             reasons[name] = f"{name}: blank cell"
     return values, reasons
 
@@ -275,6 +288,8 @@ def _non_plain_numbers(values: dict[str, str]) -> dict[str, str]:
     """Reasons for the cells not written in plain decimal notation (see the module docstring)."""
     reasons: dict[str, str] = {}
     for name, value in values.items():
+        if name not in _SYNTAX:
+            continue
         pattern, reason = _SYNTAX[name]
         if not pattern.fullmatch(value):
             reasons[name] = f"{name}: {reason.format(_shown(value))}"

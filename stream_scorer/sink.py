@@ -10,7 +10,8 @@ out by the statement (``NOT EXISTS`` on the record id index); no two invocations
 a record id always maps to the same shard, so no other writer can insert the same record id meanwhile.
 
 A shadow-scored challenger's probability (or NULL) travels with each row and its version with the batch,
-as the champion's do; what is left out as already stored does not change.
+as the champion's do; what is left out as already stored does not change. So does each record's customer id
+(NULL for a record without one), which labels by customer are joined through.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from sqlalchemy.exc import DBAPIError
 from churn_common.database import predictions, rejected_records
 from churn_common.errors import TransientError
 from churn_common.schema import FEATURE_COLUMNS, FEATURES
-from churn_common.wire import EVENT_TIME_INDEX, FEATURE_SLICE, LABEL_INDEX, ROW_INDEX, SOURCE_ID_INDEX, record_id_for
+from churn_common.wire import (
+    CUSTOMER_ID_INDEX,
+    EVENT_TIME_INDEX,
+    FEATURE_SLICE,
+    LABEL_INDEX,
+    ROW_INDEX,
+    SOURCE_ID_INDEX,
+    record_id_for,
+)
 from stream_scorer.scoring import ScoredBatch
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -65,6 +74,7 @@ def _stored_values(batch: ScoredBatch) -> dict[str, Sequence[Any]]:
         "churn_prediction": batch.predictions,
         "challenger_probability": batch.challenger_probabilities or [None] * len(batch),
         "label": columns[LABEL_INDEX],
+        "customer_id": columns[CUSTOMER_ID_INDEX],
         **dict(zip(FEATURE_COLUMNS, columns[FEATURE_SLICE], strict=True)),
     }
 
@@ -92,6 +102,7 @@ _STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("churn_prediction", "int2"),
     ("challenger_probability", "float8"),
     ("label", "int2"),
+    ("customer_id", "text"),
     *((feature.name, FEATURE_PG_TYPES[feature.value_type]) for feature in FEATURES),
 )
 _STAGE_RECORD_ID = [name for name, _ in _STAGE_COLUMNS].index("record_id")
@@ -109,6 +120,7 @@ _COPIED_AS_IS = (
     "churn_prediction",
     "challenger_probability",
     "label",
+    "customer_id",
 )
 _INSERT_FROM_STAGE = (
     f"INSERT INTO predictions ({', '.join(_quote(n) for n in _COPIED_AS_IS)}, "
@@ -169,6 +181,7 @@ _DOC_FIELDS: tuple[str, ...] = (
     "row",
     "event_ms",
     "label",
+    "customer_id",
     *FEATURE_COLUMNS,
 )
 _DOC_AT = {name: position for position, name in enumerate(_DOC_FIELDS)}

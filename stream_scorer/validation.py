@@ -4,7 +4,9 @@
 transposed, and each column is validated in one call against the same annotated types of
 :data:`~churn_common.wire.WireRecordV1` (strict), which costs about half as much. Every record a column
 check flags, and anything not shaped like a v1 record, is handed to ``decode_batch``: the contract
-decides, and rejection reasons are its exact words.
+decides, and rejection reasons are its exact words. A batch whose records all have the same width (all with a
+customer id, or all without one) stays on the column-wise path; only a batch that mixes both widths is sorted
+out record by record.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from typing import Any, get_args
 import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from churn_common.wire import WIRE_V1_FIELDS, Rejection, WireRecordV1, decode_batch
+from churn_common.wire import (
+    WIDTH_WITHOUT_CUSTOMER_ID,
+    WIRE_V1_FIELDS,
+    Rejection,
+    WireRecordV1,
+    decode_batch,
+    with_customer_id_position,
+)
 
 WIDTH = len(WIRE_V1_FIELDS)
 _COLUMN_CHECKS: tuple[TypeAdapter[Any], ...] = tuple(
@@ -64,8 +73,8 @@ def _sort_out(payloads: Sequence[bytes]) -> tuple[list[list[Any]], list[int], li
         except decode_error:
             suspects.append(index)
             continue
-        if type(value) is list and len(value) == WIDTH:
-            rows.append(value)
+        if type(value) is list and len(value) in (WIDTH, WIDTH_WITHOUT_CUSTOMER_ID):
+            rows.append(with_customer_id_position(value))
             positions.append(index)
         else:
             suspects.append(index)
@@ -73,10 +82,13 @@ def _sort_out(payloads: Sequence[bytes]) -> tuple[list[list[Any]], list[int], li
 
 
 def _transpose(rows: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], ...]:
-    """Raises unless every row is a sequence of WIDTH items (rows that agree on another width, too)."""
+    """Raises unless every row is a sequence of WIDTH items, or every row one without the customer id (whose
+    column is then all ``None``); rows that agree on another width raise too."""
     if not rows:
         return _EMPTY_COLUMNS
     columns = tuple(zip(*rows, strict=True))
+    if len(columns) == WIDTH_WITHOUT_CUSTOMER_ID:
+        columns = (*columns, (None,) * len(rows))
     if len(columns) != WIDTH:
         raise ValueError(f"records of {len(columns)} fields, not {WIDTH}")
     return columns
@@ -102,7 +114,7 @@ def decode_columns(payloads: Sequence[bytes]) -> DecodedColumns:
 
     suspects.extend(positions[i] for i in flagged)
     suspects.sort()
-    rows = [row for i, row in enumerate(rows) if i not in flagged]
+    rows = [with_customer_id_position(row) for i, row in enumerate(rows) if i not in flagged]
     positions = [position for i, position in enumerate(positions) if i not in flagged]
     verdict = decode_batch([payloads[i] for i in suspects])
     rows.extend(list(record) for record in verdict.records)

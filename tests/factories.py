@@ -31,7 +31,12 @@ TYPICAL_FEATURES: dict[str, Any] = {
 
 
 def customer_record(
-    *, row: int = 1, source: str = "s3://bucket/data/input/f.csv", label: int | None = 0, **features: Any
+    *,
+    row: int = 1,
+    source: str = "s3://bucket/data/input/f.csv",
+    label: int | None = 0,
+    customer_id: str | None = None,
+    **features: Any,
 ) -> CustomerRecord:
     return CustomerRecord(
         source_id=source_id_for(source),
@@ -39,6 +44,7 @@ def customer_record(
         event_time=datetime.now(tz=UTC),
         features=CustomerFeatures(**{**TYPICAL_FEATURES, **features}),
         label=label,
+        customer_id=customer_id,
     )
 
 

@@ -123,6 +123,35 @@ def _quality_lines(evaluation: WindowEvaluation, thresholds: Thresholds) -> list
     return lines
 
 
+def _estimate_lines(evaluation: WindowEvaluation, thresholds: Thresholds) -> list[str]:
+    error, estimated, realised = evaluation.estimate_error, evaluation.estimated_f1, evaluation.f1
+    if error is None or estimated is None or realised is None:
+        return ["Estimate error: not known (no realised F1 from labels yet)"]
+    relation = ">" if abs(error) > thresholds.max_estimate_error else "<="
+    return [
+        f"Estimated F1 {estimated:.3f} vs realised F1 {realised:.3f}: off by {error:+.3f}"
+        f" (|error| {relation} {thresholds.max_estimate_error:.2f})",
+        f"Label coverage: {evaluation.label_coverage or 0.0:.0%} of the window's records",
+    ]
+
+
+def _estimate_error_alert(evaluation: WindowEvaluation, thresholds: Thresholds, links: Links) -> Alert:
+    assert evaluation.estimate_error is not None
+    subject = alert_subject(
+        f"Quality estimate off by {evaluation.estimate_error:+.2f} F1 (v{evaluation.model_version})",
+        evaluation.window,
+    )
+    lines = [
+        *_header(evaluation),
+        *_estimate_lines(evaluation, thresholds),
+        "Estimates of windows still without labels rest on the same calibration: treat them with doubt.",
+        *_quality_lines(evaluation, thresholds),
+        *_drift_lines(evaluation, thresholds),
+        *links.lines(),
+    ]
+    return Alert(AlertKind.ESTIMATE_ERROR, evaluation.window, subject, "\n".join(lines))
+
+
 def _data_drift_alert(evaluation: WindowEvaluation, thresholds: Thresholds, links: Links) -> Alert:
     drifted = evaluation.drifted_columns
     subject = alert_subject(
@@ -184,6 +213,7 @@ _TEXTS: Mapping[AlertKind, _Text] = {
     AlertKind.DATA_DRIFT: _Text("Data drift", _data_drift_alert, _drift_lines),
     AlertKind.PREDICTION_DRIFT: _Text("Prediction drift", _prediction_drift_alert, _prediction_lines),
     AlertKind.QUALITY: _Text("Low quality", _quality_alert, _quality_lines),
+    AlertKind.ESTIMATE_ERROR: _Text("Quality estimate error", _estimate_error_alert, _estimate_lines),
 }
 KIND_TITLES: Mapping[AlertKind, str] = {
     **{kind: text.title for kind, text in _TEXTS.items()},

@@ -29,6 +29,7 @@ class AlertKind(StrEnum):
     DATA_DRIFT = "data_drift"
     PREDICTION_DRIFT = "prediction_drift"
     QUALITY = "quality"
+    ESTIMATE_ERROR = "estimate_error"
     EARLY_WARNING = "early_warning"
 
 
@@ -70,10 +71,20 @@ def _quality(evaluation: WindowEvaluation, thresholds: Thresholds) -> Verdict:
     return Verdict.CROSSED if below(quality, thresholds) else Verdict.CLEAR
 
 
+def _estimate_error(evaluation: WindowEvaluation, thresholds: Thresholds) -> Verdict:
+    """The estimate that stood before the labels was far off: the relation between features and churn has
+    likely changed (what confidence-based estimation cannot see), so later unlabelled windows' estimates are
+    not to be trusted either. A window labelled at scoring time is not judged: no estimate stood there."""
+    if evaluation.estimate_error is None or not evaluation.estimate_stood:
+        return Verdict.UNKNOWN
+    return Verdict.CROSSED if abs(evaluation.estimate_error) > thresholds.max_estimate_error else Verdict.CLEAR
+
+
 _RULES: Mapping[AlertKind, Callable[[WindowEvaluation, Thresholds], Verdict]] = {
     AlertKind.DATA_DRIFT: _data_drift,
     AlertKind.PREDICTION_DRIFT: _prediction_drift,
     AlertKind.QUALITY: _quality,
+    AlertKind.ESTIMATE_ERROR: _estimate_error,
 }
 # The kinds judged per window (the early warning is about moments, :mod:`batch_monitor.early_warning`).
 WINDOW_KINDS: tuple[AlertKind, ...] = tuple(_RULES)

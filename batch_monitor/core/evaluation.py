@@ -42,8 +42,11 @@ class WindowMetrics:
     """The figures of one window and model version, each ``None`` when it was not computed.
 
     ``estimated_*`` figures rest on the same rows as drift and need no labels; ``label_coverage`` says how
-    many records the counted quality could rest on (it is only reported above ``MIN_LABEL_COVERAGE``). ``agreement`` and
-    ``challenger_f1`` are the shadow-scored challenger's (:mod:`batch_monitor.core.challenger`).
+    many records the counted quality could rest on (it is only reported above ``MIN_LABEL_COVERAGE``).
+    ``estimate_error`` is positive when the estimate promised more than the labels showed; ``estimate_stood``
+    says whether anyone could have acted on that estimate (see :func:`estimate_stood`). ``agreement``,
+    ``challenger_f1`` and ``challenger_estimated_f1`` are the shadow-scored challenger's
+    (:mod:`batch_monitor.core.challenger`).
     """
 
     drift_share: float | None = None
@@ -59,8 +62,13 @@ class WindowMetrics:
     estimated_roc_auc: float | None = None
     agreement: float | None = None
     challenger_f1: float | None = None
+    challenger_estimated_f1: float | None = None
     # Labelled records / records: labels arrive later (batch_monitor.labels), so this grows as they join.
     label_coverage: float | None = None
+    # estimated_f1 - f1 once both exist: how far the estimate was off.
+    estimate_error: float | None = None
+    # The window's quality rested on its estimate at some evaluation (labels came later than the scores).
+    estimate_stood: bool | None = None
 
     @property
     def quality(self) -> dict[str, float]:
@@ -80,6 +88,22 @@ class WindowMetrics:
 
 
 METRIC_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(WindowMetrics))
+
+
+def estimate_stood(*, f1: float | None, estimated_f1: float | None, before: bool) -> bool:
+    """Whether the window's quality rested on its estimate at this evaluation or an earlier one (``before``).
+
+    Only then is a large estimate error news: the verdicts given on the estimate were wrong, and so may be
+    those of windows still waiting for labels. A window labelled at scoring time never had its estimate
+    stand; its error is stored and plotted, but nobody relied on it."""
+    return before or (f1 is None and estimated_f1 is not None)
+
+
+def f1_estimate_error(*, estimated_f1: float | None, f1: float | None) -> float | None:
+    """The estimate's error against the realised F1 (``None`` until both exist)."""
+    if estimated_f1 is None or f1 is None:
+        return None
+    return estimated_f1 - f1
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from churn_common.settings import Settings
+from churn_common.settings import DEFAULT_MAX_ESTIMATE_ERROR, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +14,7 @@ class Thresholds:
     min_precision: float
     min_recall: float
     min_accuracy: float
+    max_estimate_error: float = DEFAULT_MAX_ESTIMATE_ERROR
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -23,6 +24,7 @@ class Thresholds:
             min_precision=settings.min_precision,
             min_recall=settings.min_recall,
             min_accuracy=settings.min_accuracy,
+            max_estimate_error=settings.max_estimate_error,
         )
 
     def minimum(self, metric: str) -> float:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from batch_monitor.core.quality import QUALITY_METRICS
 from churn_common.registry import PREDICTION_COLUMN, PROBABILITY_COLUMN, TARGET_COLUMN
+from churn_common.schema import DECISION_THRESHOLD
 
 SPLIT_COLUMN = "split"
 HOLDOUT_SPLIT = "holdout"
@@ -132,3 +133,15 @@ def estimate_window_quality(rows: pd.DataFrame, reference: pd.DataFrame) -> Mapp
         predictions=rows[PREDICTION_COLUMN].to_numpy(),
         calibration=calibration,
     )
+
+
+def estimate_challenger_f1(probabilities: np.ndarray, reference: pd.DataFrame) -> float | None:
+    """The shadow-scored challenger's estimated F1 on the decisions it would have stored had it been serving,
+    calibrated on its own reference (its probabilities are another model's); ``None`` without rows or
+    calibration."""
+    calibration = calibrate_on_reference(reference)
+    probabilities = np.asarray(probabilities, dtype="float64")
+    if calibration is None or probabilities.size == 0:
+        return None
+    predictions = (probabilities >= DECISION_THRESHOLD).astype("int64")
+    return estimate_quality(probabilities=probabilities, predictions=predictions, calibration=calibration)["f1"]

@@ -1,6 +1,8 @@
 """One stored window judged end to end: its rows read (a sample when large, counted exactly), then Evidently,
-then its quality estimated from the calibrated probabilities (labels or not), then the shadow-scored
-challenger's agreement with the serving version and its F1, when a challenger scored records of the window.
+then its quality estimated from the calibrated probabilities (labels or not) and the estimate's error once
+labels give the realised F1, then the shadow-scored challenger's agreement with the serving version, its F1
+and its estimated F1 (calibrated on the challenger's own reference), when a challenger scored records of the
+window.
 
 This is all the monitor does per window and model version before storing and alerting, so its time is
 the evaluation time of a window (the reference is loaded only for windows that are tested).
@@ -8,6 +10,7 @@ the evaluation time of a window (the reference is loaded only for windows that a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -15,12 +18,21 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from batch_monitor.core.challenger import challenger_figures
-from batch_monitor.core.evaluation import ESTIMATED_PREFIX, EvaluationStatus, WindowEvaluation
+from batch_monitor.core.evaluation import (
+    ESTIMATED_PREFIX,
+    EvaluationStatus,
+    WindowEvaluation,
+    estimate_stood,
+    f1_estimate_error,
+)
 from batch_monitor.core.window import Window
 from batch_monitor.evaluation.drift import DEFAULT_DRIFT_SHARE_THRESHOLD, DEFAULT_MIN_ROWS, evaluate_window
-from batch_monitor.evaluation.performance_estimation import estimate_window_quality
+from batch_monitor.evaluation.performance_estimation import estimate_challenger_f1, estimate_window_quality
 from batch_monitor.window_data.challenger_counts import challenger_groups
 from batch_monitor.window_data.reading import SAMPLE_ROWS, read_window
+from batch_monitor.window_data.store import estimates_that_stood
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate_stored_window(
@@ -30,6 +42,7 @@ def evaluate_stored_window(
     model_name: str,
     model_version: str,
     reference: Callable[[], pd.DataFrame],
+    challenger_reference: Callable[[str], pd.DataFrame] | None = None,
     min_rows: int = DEFAULT_MIN_ROWS,
     min_label_coverage: float = 0.0,
     drift_share_threshold: float = DEFAULT_DRIFT_SHARE_THRESHOLD,
@@ -62,6 +75,12 @@ def evaluate_stored_window(
         return evaluation
     estimated = estimate_window_quality(data.rows, reference_rows)
     evaluation = replace(evaluation, **{f"{ESTIMATED_PREFIX}{name}": value for name, value in estimated.items()})
+    stood_before = estimates_that_stood(engine, window).get(model_version, False)
+    evaluation = replace(
+        evaluation,
+        estimate_error=f1_estimate_error(estimated_f1=evaluation.estimated_f1, f1=evaluation.f1),
+        estimate_stood=estimate_stood(f1=evaluation.f1, estimated_f1=evaluation.estimated_f1, before=stood_before),
+    )
     groups = challenger_groups(engine, window=window, model_name=model_name, model_version=model_version)
     figures = challenger_figures(groups, min_labelled=min_rows, min_coverage=min_label_coverage)
     if figures is None:
@@ -71,4 +90,20 @@ def evaluate_stored_window(
         challenger_version=figures.challenger_version,
         agreement=figures.agreement,
         challenger_f1=figures.challenger_f1,
+        challenger_estimated_f1=_challenger_estimate(data.rows, figures.challenger_version, challenger_reference),
     )
+
+
+def _challenger_estimate(
+    rows: pd.DataFrame, version: str, reference: Callable[[str], pd.DataFrame] | None
+) -> float | None:
+    """The challenger's estimated F1 on its shadow-scored rows; ``None`` (with a warning) when its reference
+    cannot be had: the serving version's figures must not depend on the challenger's artefacts."""
+    if reference is None:
+        return None
+    shadow = rows.loc[rows["challenger_version"] == version, "challenger_probability"]
+    try:
+        return estimate_challenger_f1(shadow.to_numpy(dtype="float64"), reference(version))
+    except Exception:
+        logger.warning("no estimated F1 for challenger v%s: its reference could not be used", version, exc_info=True)
+        return None

@@ -7,6 +7,12 @@ few statements over the file's staged rows, whatever their number (``UPDATE ... 
 Postgres): only a prediction without a label gets one, so a label never overwrites another and a record joins
 once. ``unknown`` labels (their prediction is not stored yet: a label may overtake its record) are joined by
 :func:`retry_unknown` on later runs.
+
+A label by customer id is first bound to the record it judges: the customer's last prediction scored at or
+before ``observed_at``, whose record id is written into the label's ``record_id`` (so a label row always says
+which prediction it joined or was a duplicate of). From there it is joined as a label by record id is. While
+the customer has no such prediction the label stays ``unknown``, with ``record_id`` NULL, and is bound again on
+each retry. Binding is one statement over the labels in scope, whatever their number.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, exists, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from batch_monitor.labels.contract import LabelStatus, RowOutcome
@@ -47,10 +53,35 @@ def processed_versions(engine: Engine, keys: list[str]) -> set[tuple[str, str]]:
         return {(row.key, row.version) for row in rows}
 
 
+def _bind_customer_labels(connection: Connection, scope: Scope) -> None:
+    """``unknown`` labels by customer in ``scope`` get the record id of the prediction they judge, when stored.
+    Ties on ``scored_at`` (one batch) go to the later record, then the later delivery."""
+    judged = (
+        select(predictions.c.record_id)
+        .where(predictions.c.customer_id == labels.c.customer_id, predictions.c.scored_at <= labels.c.observed_at)
+        .order_by(predictions.c.scored_at.desc(), predictions.c.event_time.desc(), predictions.c.event_id.desc())
+        .limit(1)
+        .correlate(labels)
+        .scalar_subquery()
+    )
+    connection.execute(
+        update(labels)
+        .where(
+            scope(labels),
+            labels.c.status == LabelStatus.UNKNOWN,
+            labels.c.record_id.is_(None),
+            labels.c.customer_id.is_not(None),
+            judged.is_not(None),
+        )
+        .values(record_id=judged)
+    )
+
+
 def _resolve(connection: Connection, scope: Scope, *, now: datetime) -> int:
     """``unknown`` labels in ``scope`` against the predictions: duplicate where the prediction already has a
     label; else the first (lowest id) label of a record in scope sets it and is joined; the rest of that
     record's labels are then duplicates. A record id with no prediction stays unknown. Returns how many joined."""
+    _bind_customer_labels(connection, scope)
     labelled = exists().where(predictions.c.record_id == labels.c.record_id, predictions.c.label.is_not(None))
     duplicates = (
         update(labels)
@@ -106,6 +137,7 @@ def _ingest(connection: Connection, *, key: str, version: str, outcomes: list[Ro
                 {
                     "file_id": file_id,
                     "record_id": o.record_id,
+                    "customer_id": o.customer_id,
                     "churned": o.churned,
                     "observed_at": o.observed_at,
                     "source_key": key,
@@ -128,6 +160,7 @@ def _ingest(connection: Connection, *, key: str, version: str, outcomes: list[Ro
 
 
 EXPIRED_REASON = "no prediction of this record was stored within the retention period"
+EXPIRED_CUSTOMER_REASON = "no prediction of this customer scored by observed_at was stored within the retention period"
 
 
 def retry_unknown(engine: Engine, *, now: datetime, expire_before: datetime | None = None) -> int:
@@ -142,6 +175,9 @@ def retry_unknown(engine: Engine, *, now: datetime, expire_before: datetime | No
             connection.execute(
                 update(labels)
                 .where(labels.c.status == LabelStatus.UNKNOWN, labels.c.observed_at < expire_before)
-                .values(status=LabelStatus.TOO_OLD, reason=EXPIRED_REASON)
+                .values(
+                    status=LabelStatus.TOO_OLD,
+                    reason=case((labels.c.record_id.is_(None), EXPIRED_CUSTOMER_REASON), else_=EXPIRED_REASON),
+                )
             )
         return joined

@@ -2,7 +2,9 @@
 
 Each panel names metrics exactly as the monitor's runs store them (:mod:`batch_monitor.evaluation.drift`):
 ``DriftedColumnsCount`` (its ``share`` value), one ``TableColumnDrift`` per feature, ``ValueDrift`` of the
-churn probability, and the classification preset's ``F1Score``, ``Precision``, ``Recall`` and ``Accuracy``.
+churn probability, and the classification preset's ``F1Score``, ``Precision``, ``Recall`` and ``Accuracy``;
+label coverage, realised against estimated F1, the estimate's error and the challenger's figures come from
+the window's figures run (:mod:`batch_monitor.reports.window_figures`), one ``MeanValue`` per figure.
 Alerts are not plotted: the runs carry no tests, and the alert ledger lives in the database, not in them.
 
 Panels and their tab have ids derived from their titles, and :func:`ensure_dashboard` replaces the monitor's
@@ -18,6 +20,7 @@ from typing import Any
 from evidently.sdk.models import DashboardModel, DashboardPanelPlot, DashboardTabModel, PanelMetric
 from evidently.sdk.panels import line_plot_panel
 
+from batch_monitor.reports.window_figures import FIGURES_METRIC
 from churn_common.registry import PROBABILITY_COLUMN
 
 # Namespace of the panel and tab ids (any fixed UUID; changing it would leave the old panels beside new ones).
@@ -26,7 +29,17 @@ TAB_TITLE = "Monitoring windows"
 DRIFT_SHARE_TITLE = "Share of drifted columns per window"
 COLUMN_DRIFT_TITLE = "Drift score per column and of the churn probability (Wasserstein, reference std devs)"
 QUALITY_TITLE = "Classification quality per window (labelled windows)"
-PANEL_TITLES: tuple[str, ...] = (DRIFT_SHARE_TITLE, QUALITY_TITLE, COLUMN_DRIFT_TITLE)
+LABELS_TITLE = "Label coverage, realised and estimated F1 per window"
+ESTIMATE_ERROR_TITLE = "Estimate error per window (estimated minus realised F1)"
+CHALLENGER_TITLE = "Champion vs challenger per window (shadow-scored records)"
+PANEL_TITLES: tuple[str, ...] = (
+    DRIFT_SHARE_TITLE,
+    QUALITY_TITLE,
+    LABELS_TITLE,
+    ESTIMATE_ERROR_TITLE,
+    CHALLENGER_TITLE,
+    COLUMN_DRIFT_TITLE,
+)
 HALF, FULL = "half", "full"
 # The legend template Evidently fills with each series' ``column`` label.
 COLUMN_LEGEND = "{{column}}"
@@ -39,6 +52,10 @@ def _id(title: str) -> uuid.UUID:
 def _panel(title: str, values: list[PanelMetric], *, size: str) -> DashboardPanelPlot:
     panel = line_plot_panel(title=title, values=values, size=size)
     return panel.copy(update={"id": _id(title)})
+
+
+def _figure(legend: str, name: str) -> PanelMetric:
+    return PanelMetric(legend=legend, metric=FIGURES_METRIC, metric_labels={"column": name})
 
 
 def monitor_panels() -> list[DashboardPanelPlot]:
@@ -58,6 +75,27 @@ def monitor_panels() -> list[DashboardPanelPlot]:
                 PanelMetric(legend="accuracy", metric="Accuracy"),
             ],
             size=HALF,
+        ),
+        _panel(
+            LABELS_TITLE,
+            [
+                _figure("label coverage", "label_coverage"),
+                _figure("realised F1", "f1"),
+                _figure("estimated F1", "estimated_f1"),
+            ],
+            size=HALF,
+        ),
+        _panel(ESTIMATE_ERROR_TITLE, [_figure("estimate error", "estimate_error")], size=HALF),
+        _panel(
+            CHALLENGER_TITLE,
+            [
+                _figure("champion F1", "f1"),
+                _figure("champion estimated F1", "estimated_f1"),
+                _figure("challenger F1", "challenger_f1"),
+                _figure("challenger estimated F1", "challenger_estimated_f1"),
+                _figure("agreement", "agreement"),
+            ],
+            size=FULL,
         ),
         _panel(
             COLUMN_DRIFT_TITLE,

@@ -2,8 +2,10 @@
 each window's snapshots in a local Evidently workspace that ``evidently ui`` browses (``make evidently-ui``),
 whose project dashboard plots them per window (:mod:`batch_monitor.reports.dashboard`).
 
-A snapshot's id in the workspace is derived from its window, model version and position, so evaluating a
-window again replaces its snapshots instead of adding copies.
+A snapshot's id in the workspace is derived from its window, model version and slot, so evaluating a
+window again replaces its snapshots instead of adding copies, and removes a run the new evaluation no longer
+has (a window whose labels arrived is reported in one run where it had two). The monitor's own figures of
+the window (:mod:`batch_monitor.reports.window_figures`) have a slot of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ HTML_CONTENT_TYPE = "text/html"
 PROJECT_DESCRIPTION = "Churn model: data drift and classification quality per monitoring window and model version"
 # Namespace of the snapshot ids (any fixed UUID; changing it would duplicate every stored window).
 SNAPSHOT_NAMESPACE = uuid.UUID("5d0f1f1e-8c1b-4b8e-9a57-6c3f0c1d2e4a")
+# An evaluation has at most this many Evidently runs (drift, quality); the figures run comes after them.
+MAX_EVALUATION_RUNS = 4
+FIGURES_SLOT = MAX_EVALUATION_RUNS
 
 
 def report_key(*, prefix: str, window: Window, model_version: str) -> str:
@@ -63,24 +68,47 @@ def project_dashboard_url(settings: Settings) -> str:
 
 
 def add_to_workspace(
-    snapshots: Sequence[Any], *, workspace: Path, project_name: str, window: Window, model_version: str
+    snapshots: Sequence[Any],
+    *,
+    workspace: Path,
+    project_name: str,
+    window: Window,
+    model_version: str,
+    figures: Any | None = None,
 ) -> list[str]:
-    """Put a window's Evidently runs (``Report.run`` results) into the workspace; returns their ids.
+    """Put a window's Evidently runs (``Report.run`` results) and its figures run into the workspace; returns
+    the ids written.
 
     Each run is stamped with the window's start as its time and the window and version as metadata and
     tags, so the UI orders and filters runs by window, not by when the monitor happened to compute them.
     """
     from evidently.ui.workspace import Workspace
 
+    if len(snapshots) > MAX_EVALUATION_RUNS:
+        raise ValueError(f"{len(snapshots)} runs for one window; at most {MAX_EVALUATION_RUNS} have a slot")
     workspace.mkdir(parents=True, exist_ok=True)
     store = Workspace.create(str(workspace))
     project = workspace_project(store, project_name)
+    label = f"{window.label} v{model_version}"
+    named = {
+        index: (snapshot, label + (f" ({index + 1})" if len(snapshots) > 1 else ""))
+        for index, snapshot in enumerate(snapshots)
+    }
+    if figures is not None:
+        named[FIGURES_SLOT] = (figures, f"{label} (figures)")
+    existing = _stored_runs(store, project.id)
     stored = []
-    for index, snapshot in enumerate(snapshots):
+    for slot in range(FIGURES_SLOT + 1):
+        key = snapshot_id(window=window, model_version=model_version, index=slot)
+        if slot not in named:
+            if str(key) in existing:
+                store.state.delete_snapshot(project.id, key)
+            continue
+        snapshot, name = named[slot]
         model = snapshot.to_snapshot_model()
         model = model.copy(
             update={
-                "name": f"{window.label} v{model_version}" + (f" ({index + 1})" if len(snapshots) > 1 else ""),
+                "name": name,
                 "timestamp": window.start,
                 "metadata": {
                     **model.metadata,
@@ -91,15 +119,24 @@ def add_to_workspace(
                 "tags": [*model.tags, f"model_version={model_version}"],
             }
         )
-        key = snapshot_id(window=window, model_version=model_version, index=index)
         # The public add_run always draws a fresh id; writing under a derived id makes a re-run replace.
         store.state.write_snapshot(project.id, key, model)
         stored.append(str(key))
     return stored
 
 
+def _stored_runs(store: Any, project_id: uuid.UUID) -> set[str]:
+    try:
+        return {str(run) for run in store.state.list_snapshots(project_id)}
+    except FileNotFoundError:  # a new project has no snapshot folder yet
+        return set()
+
+
 def add_evaluation_to_workspace(evaluation: WindowEvaluation, *, settings: Settings | None = None) -> list[str]:
-    """The monitor's hook: a window evaluation's runs into the configured workspace (none: nothing to add)."""
+    """The monitor's hook: a window evaluation's runs and figures into the configured workspace (nothing for
+    a window that was not tested)."""
+    from batch_monitor.reports.window_figures import figures_run
+
     if not evaluation.snapshots:
         return []
     settings = settings or get_settings()
@@ -109,6 +146,7 @@ def add_evaluation_to_workspace(evaluation: WindowEvaluation, *, settings: Setti
         project_name=settings.evidently_project,
         window=evaluation.window,
         model_version=evaluation.model_version,
+        figures=figures_run(evaluation),
     )
 
 

@@ -2,10 +2,13 @@
 
 The records are split once into train and holdout (stratified, as training does). The challenger is
 fitted on the train part through :mod:`training.model`, logged with the whole frame as its reference
-(so the monitor judges its windows against the data it learnt from) and registered with the challenger
-alias. Both versions are then scored on the same holdout; the serving alias moves only when the
-challenger wins (:func:`batch_monitor.retraining.decision.decide_promotion`). Each alias move leaves its
-audit entry (:func:`training.aliases.move_alias`).
+(so the monitor judges its windows against the data it learnt from) and registered. Both versions are then
+scored on the same holdout (:func:`batch_monitor.retraining.decision.decide_promotion`). With live promotion
+(``PROMOTION_LIVE_WINDOWS`` > 0) only a winner gets the challenger alias, so the scorer shadow-scores it and
+the monitor promotes it once it also wins on live traffic (:mod:`batch_monitor.retraining.live_promotion`);
+a loser gets no alias, so it never displaces a challenger on trial. With 0 every challenger gets the
+challenger alias and a winner the serving alias at once. Each alias move leaves its audit entry
+(:func:`training.aliases.move_alias`).
 
 MLflow's errors quote the URL they requested: they leave here with any credentials in it masked, since
 the flow records them in the ledger and the worker's logs.
@@ -47,6 +50,14 @@ class ChallengerResult:
     n_holdout_rows: int
     promoted: bool
     reason: str
+    challenging: bool = False
+
+
+def aliases_after_holdout(*, wins: bool, settings: Settings) -> list[str]:
+    """The aliases the new version takes once the holdout has judged it (see the module doc)."""
+    if settings.promotion_live_windows > 0:
+        return [settings.challenger_alias] if wins else []
+    return [settings.challenger_alias, *([settings.model_alias] if wins else [])]
 
 
 def check_trainable(frame: pd.DataFrame, *, min_rows: int) -> None:
@@ -89,8 +100,8 @@ def _train_challenger(
     )
     client = MlflowClient()
     client.set_model_version_tag(settings.model_name, logged.version, RETRAINED_FROM_TAG, serving_version)
-    aliases = [settings.challenger_alias, *([settings.model_alias] if promotion.promote else [])]
-    for alias in aliases:
+    live = settings.promotion_live_windows > 0
+    for alias in aliases_after_holdout(wins=promotion.promote, settings=settings):
         move_alias(client, model_name=settings.model_name, alias=alias, version=logged.version, settings=settings)
     return ChallengerResult(
         challenger_version=logged.version,
@@ -99,8 +110,14 @@ def _train_challenger(
         serving_metrics=serving_metrics,
         n_train_rows=len(train),
         n_holdout_rows=len(holdout),
-        promoted=promotion.promote,
-        reason=promotion.reason,
+        promoted=promotion.promote and not live,
+        reason=promotion.reason
+        + (
+            f"; on live trial over {settings.promotion_live_windows} labelled windows"
+            if promotion.promote and live
+            else ""
+        ),
+        challenging=promotion.promote and live,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from batch_monitor.core import EvaluationStatus, Window, as_utc
 from batch_monitor.core.evaluation import QUALITY_FIELDS
 from batch_monitor.retraining.decision import WindowQuality
+from batch_monitor.retraining.live_promotion import LiveWindow
 from churn_common.database import monitoring_windows, predictions
 from churn_common.schema import FEATURE_COLUMNS, LABEL_COLUMN
 
@@ -37,6 +38,37 @@ def quality_history(engine: Engine, *, model_version: str, since: datetime | Non
             Window(as_utc(row.window_start), as_utc(row.window_end)),
             model_version,
             {name: float(value) for name in QUALITY_FIELDS if (value := getattr(row, name)) is not None},
+        )
+        for row in rows
+    ]
+
+
+def live_windows(engine: Engine, *, serving_version: str, challenger_version: str) -> list[LiveWindow]:
+    """Evaluated windows the serving version scored with this challenger beside it, oldest first, with the
+    latest stored figures (a window re-evaluated after its labels joined holds the new ones)."""
+    query = (
+        select(
+            monitoring_windows.c.window_start,
+            monitoring_windows.c.window_end,
+            monitoring_windows.c.f1,
+            monitoring_windows.c.challenger_f1,
+        )
+        .where(
+            monitoring_windows.c.model_version == serving_version,
+            monitoring_windows.c.challenger_version == challenger_version,
+            monitoring_windows.c.status == str(EvaluationStatus.EVALUATED),
+        )
+        .order_by(monitoring_windows.c.window_start)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        LiveWindow(
+            window=Window(as_utc(row.window_start), as_utc(row.window_end)),
+            model_version=serving_version,
+            challenger_version=challenger_version,
+            f1=None if row.f1 is None else float(row.f1),
+            challenger_f1=None if row.challenger_f1 is None else float(row.challenger_f1),
         )
         for row in rows
     ]

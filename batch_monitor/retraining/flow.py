@@ -4,6 +4,9 @@
 decision says so, it runs the flow as a subflow of the monitor run: the windows are claimed in the
 ledger first, then the challenger is trained, compared and registered. A failed retraining is recorded
 (status ``failed``, with its error) and logged; it never fails the monitor run that triggered it.
+
+:func:`promote_if_won` is the live promotion check (:mod:`batch_monitor.retraining.live_check`): it runs
+after :func:`retrain_if_due` and likewise only logs its failures, the next run deciding again.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from pydantic import BaseModel
 
 from batch_monitor.core import Window
 from batch_monitor.retraining import ledger
-from batch_monitor.retraining.challenger import NotEnoughDataError, train_challenger
+from batch_monitor.retraining.challenger import ChallengerResult, NotEnoughDataError, train_challenger
 from batch_monitor.retraining.data import labelled_records
 from batch_monitor.retraining.decision import RetrainingDecision, Verdict, WindowQuality
 from batch_monitor.retraining.due import due_retraining
 from batch_monitor.retraining.ledger import RunStatus
+from batch_monitor.retraining.live_check import LiveCheck, judge_challenger
 from churn_common.database import get_engine
 from churn_common.settings import get_settings
 
@@ -50,6 +54,12 @@ def _outcome(record: ledger.RetrainingRecord) -> RetrainingOutcome:
         challenger_f1=record.challenger_f1,
         serving_f1=record.serving_f1,
     )
+
+
+def _status(result: ChallengerResult) -> RunStatus:
+    if result.promoted:
+        return RunStatus.PROMOTED
+    return RunStatus.CHALLENGING if result.challenging else RunStatus.KEPT
 
 
 @flow(name=RETRAIN_FLOW_NAME)
@@ -92,7 +102,7 @@ def retrain_model(
     record = ledger.finish(
         engine,
         run_id,
-        status=RunStatus.PROMOTED if result.promoted else RunStatus.KEPT,
+        status=_status(result),
         reason=result.reason,
         n_train_rows=result.n_train_rows,
         n_holdout_rows=result.n_holdout_rows,
@@ -100,13 +110,15 @@ def retrain_model(
         challenger_f1=result.challenger_metrics["f1"],
         serving_f1=result.serving_metrics["f1"],
     )
+    moved = {
+        RunStatus.PROMOTED: f"{settings.model_alias} -> v{result.challenger_version}",
+        RunStatus.CHALLENGING: f"{settings.challenger_alias} -> v{result.challenger_version}, serving alias unchanged",
+    }
     logger.info(
-        "challenger v%s (%s=%s): %s; %s",
-        result.challenger_version,
-        settings.challenger_alias,
+        "challenger v%s: %s; %s",
         result.challenger_version,
         result.reason,
-        f"{settings.model_alias} -> v{result.challenger_version}" if result.promoted else "serving alias unchanged",
+        moved.get(_status(result), "serving alias unchanged"),
     )
     return _outcome(record)
 
@@ -133,3 +145,23 @@ def retrain_if_due(database_url: str) -> RetrainingOutcome | None:
         logger.warning("retraining failed (recorded in retraining_runs): %s", state.message)
         return None
     return state.result()
+
+
+def promote_if_won(database_url: str) -> LiveCheck | None:
+    """Judge the challenger on the stored live windows; the check, or ``None`` when off or failed."""
+    logger = get_run_logger()
+    try:
+        check = judge_challenger(database_url)
+    except Exception:
+        logger.warning("live promotion check failed; the next run checks again", exc_info=True)
+        return None
+    if check is None:
+        return None
+    for run in check.closed:
+        logger.info("challenger v%s: %s (%s)", run.challenger_version, run.status, run.reason)
+    if check.decision is not None:
+        decision = check.decision
+        logger.info(
+            "challenger v%s on live traffic: %s; %s", decision.challenger_version, decision.verdict, decision.reason
+        )
+    return check

@@ -23,7 +23,16 @@ from churn_common.database import predictions
 from churn_common.registry import PREDICTION_COLUMN, PROBABILITY_COLUMN, TARGET_COLUMN
 from churn_common.schema import FEATURE_COLUMNS
 
-WINDOW_COLUMNS: tuple[str, ...] = ("record_id", *FEATURE_COLUMNS, PROBABILITY_COLUMN, PREDICTION_COLUMN, TARGET_COLUMN)
+# The shadow-scored challenger's columns come along for its estimated quality (NULL without a challenger).
+CHALLENGER_COLUMNS: tuple[str, ...] = ("challenger_version", "challenger_probability")
+WINDOW_COLUMNS: tuple[str, ...] = (
+    "record_id",
+    *FEATURE_COLUMNS,
+    PROBABILITY_COLUMN,
+    PREDICTION_COLUMN,
+    TARGET_COLUMN,
+    *CHALLENGER_COLUMNS,
+)
 # Sampling error of a drift score: about 0.003 reference standard deviations at 100,000 records (drift notes).
 SAMPLE_ROWS = 100_000
 

@@ -10,9 +10,16 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 
-from batch_monitor.core.evaluation import ESTIMATED_FIELDS, EvaluationStatus, WindowEvaluation, WindowResult
+from batch_monitor.core.evaluation import (
+    ESTIMATED_FIELDS,
+    EvaluationStatus,
+    WindowEvaluation,
+    WindowResult,
+    estimate_stood,
+)
+from batch_monitor.core.window import Window
 from churn_common.database import monitoring_metrics, monitoring_windows
 
 
@@ -35,14 +42,14 @@ def _quality_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | 
 
 
 def _estimated_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
-    for name in ESTIMATED_FIELDS:
+    for name in (*ESTIMATED_FIELDS, "estimate_error"):
         value = getattr(evaluation, name)
         if value is not None:
             yield name, None, value
 
 
 def _challenger_metrics(evaluation: WindowEvaluation) -> Iterator[tuple[str, str | None, float | None]]:
-    for name in ("agreement", "challenger_f1"):
+    for name in ("agreement", "challenger_f1", "challenger_estimated_f1"):
         value = getattr(evaluation, name)
         if value is not None:
             yield name, None, value
@@ -84,6 +91,23 @@ def metric_rows(evaluation: WindowEvaluation) -> list[dict[str, Any]]:
 def window_row(result: WindowResult, *, evaluated_at: datetime) -> dict[str, Any]:
     """The ``monitoring_windows`` row: the result's fields and when it was evaluated."""
     return {**result.row(), "evaluated_at": evaluated_at}
+
+
+def estimates_that_stood(engine: Engine, window: Window) -> dict[str, bool]:
+    """Per model version stored for ``window``: whether its quality rested on the estimate at an evaluation
+    so far (a stored evaluation without realised F1, or one that said so)."""
+    query = select(
+        monitoring_windows.c.model_version,
+        monitoring_windows.c.estimate_stood,
+        monitoring_windows.c.f1,
+        monitoring_windows.c.estimated_f1,
+    ).where(monitoring_windows.c.window_start == window.start)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return {
+        str(version): estimate_stood(f1=f1, estimated_f1=estimated, before=bool(stood))
+        for version, stood, f1, estimated in rows
+    }
 
 
 def store_evaluation(

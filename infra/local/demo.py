@@ -1,7 +1,9 @@
 """``make demo``: the whole pipeline on the embedded local stack, file by file, with a summary.
 
 Each file is dropped just after a window boundary; all its rows carry the drop time as event time, so
-each file becomes a monitoring window of its own. The monitor runs as the served Prefect deployment.
+each file becomes a monitoring window of its own. The monitor runs as the served Prefect deployment. The
+labels of one file arrive later, as in production: it is dropped without them, judged on the estimate,
+then its labels are dropped as a label file and the monitor judges its window again on them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from churn_common.aws import client
 from churn_common.database import alerts, get_engine, monitoring_windows, predictions, rejected_records
 from churn_common.settings import environment_overrides, get_settings
 from infra.local.component_logs import component_output_to, terminal_console
-from infra.local.demo_summary import AlertSummary, DemoSummary, FileSummary, RetrainingSummary, WindowSummary
+from infra.local.demo_summary import (
+    AlertSummary,
+    DemoSummary,
+    FileSummary,
+    LabelsLaterSummary,
+    RetrainingSummary,
+    WindowSummary,
+)
 from infra.local.driver import (
     Window,
     as_utc,
@@ -37,6 +46,8 @@ from infra.local.driver import (
     wait_for_settled,
     window_of,
 )
+from infra.local.label_feed import S3LabelDrop, label_file_body
+from infra.local.late_labels import file_labels, labels_of_stored, unlabelled_copy
 from infra.local.prefect_runs import on_stack_server
 from infra.local.stack import REPO_ROOT, LocalStack
 from infra.local.ui_links import watch_lines
@@ -44,6 +55,9 @@ from infra.local.ui_links import watch_lines
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
 LOG_FILE = Path("logs") / "demo.log"
 DEFAULT_DEMO_FILES = ("sample_reference_like.csv", "sample_drifted.csv", "sample_degraded.csv")
+# Dropped without its labels, which follow as a label file once its window was judged on the estimate.
+DEFAULT_LABELS_LATER = ("sample_reference_like.csv",)
+LABELS_KEY_STEM = "demo"
 DEMO_ENVIRONMENT = {
     "MONITOR_WINDOW_SECONDS": "10",
     "MONITOR_LATENESS_SECONDS": "2",
@@ -70,6 +84,7 @@ class DroppedFile:
     manifest: dict[str, Any]
     window: Window | None = None  # the window of its records' event time (processed files)
     repeat: bool = False  # every record was stored before: an identical file was dropped earlier
+    labels_later: Path | None = None  # the labelled original of a file dropped without its labels
 
     @property
     def source_id(self) -> str:
@@ -88,10 +103,13 @@ def _stored_rows(engine: Engine, window: Window, source_ids: Sequence[str] | Non
         return sum(connection.execute(query.group_by(predictions.c.model_version)).scalars())
 
 
-def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedFile:
-    task = progress.add_task(f"{path.name}: producing", total=None)
+def drop_and_wait(path: Path, *, engine: Engine, progress: Progress, labels_later: bool = False) -> DroppedFile:
+    task = progress.add_task(f"{path.name}: producing" + (" (labels later)" if labels_later else ""), total=None)
     started = time.monotonic()
-    uploaded = upload(path)
+    if labels_later:
+        uploaded = upload(unlabelled_copy(path, folder=get_settings().local_state_dir / "demo-unlabelled"))
+    else:
+        uploaded = upload(path)
     key = uploaded.key
     produced = wait_for_manifest(uploaded, timeout=FILE_TIMEOUT_SECONDS)
     manifest = produced.model_dump(mode="json")
@@ -118,7 +136,7 @@ def drop_and_wait(path: Path, *, engine: Engine, progress: Progress) -> DroppedF
         progress.update(task, completed=expected, description=f"{path.name}: a repeat, records already stored")
         return DroppedFile(path.name, key, manifest, window, repeat=True)
     progress.update(task, completed=expected, description=f"{path.name}: scored")
-    return DroppedFile(path.name, key, manifest, window)
+    return DroppedFile(path.name, key, manifest, window, labels_later=path if labels_later else None)
 
 
 def _evaluated_rows(engine: Engine, starts: set[datetime]) -> dict[datetime, int]:
@@ -149,16 +167,57 @@ def wait_for_monitor(engine: Engine, windows: set[Window], *, progress: Progress
     while (done := evaluated_windows()) < len(stored):
         progress.update(task, completed=done)
         if not triggered and time.monotonic() > trigger_at:
-            from prefect.deployments import run_deployment
-
-            progress.update(task, description="monitor: triggering a run")
-            with on_stack_server(get_settings()):
-                run_deployment(MONITOR_DEPLOYMENT, timeout=0)
+            _trigger_monitor(progress, task)
             triggered = True
         if time.monotonic() > deadline:
             raise TimeoutError(f"monitor evaluated all rows of {done}/{len(stored)} windows")
         time.sleep(POLL_SECONDS)
     progress.update(task, completed=len(stored), description="monitor: windows evaluated")
+
+
+def _window_figures(engine: Engine, start: datetime) -> list[WindowSummary]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(monitoring_windows).where(monitoring_windows.c.window_start == start)).all()
+    return [WindowSummary.from_row(row._mapping) for row in rows]
+
+
+def drop_labels_later(dropped: DroppedFile, *, engine: Engine, progress: Progress) -> LabelsLaterSummary:
+    """Drops the labels of a file dropped without them, then waits until the monitor judged its window again
+    with them; the window's figures before and after are the summary."""
+    assert dropped.labels_later is not None
+    assert dropped.window is not None
+    settings = get_settings()
+    before = _window_figures(engine, dropped.window.start)
+    labels = labels_of_stored(
+        engine,
+        source_id=dropped.source_id,
+        truth=file_labels(dropped.labels_later),
+        observed_at=datetime.now(tz=UTC),
+    )
+    key = f"{settings.labels_prefix}{LABELS_KEY_STEM}/{Path(dropped.name).stem}-labels.csv"
+    S3LabelDrop(client("s3"), settings.bucket).put(key=key, body=label_file_body(labels))
+    task = progress.add_task(f"{dropped.name}: {len(labels)} labels dropped, monitor joining them", total=1)
+    deadline = time.monotonic() + MONITOR_TIMEOUT_SECONDS
+    trigger_at = time.monotonic() + MONITOR_TRIGGER_AFTER_SECONDS
+    while not (after := _window_figures(engine, dropped.window.start)) or any(
+        (w.label_coverage or 0.0) == (b.label_coverage or 0.0) for w, b in zip(after, before, strict=False)
+    ):
+        if time.monotonic() > trigger_at:
+            _trigger_monitor(progress, task)
+            trigger_at = float("inf")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{dropped.name}: labels not joined to its window after {MONITOR_TIMEOUT_SECONDS} s")
+        time.sleep(POLL_SECONDS)
+    progress.update(task, completed=1, description=f"{dropped.name}: window judged again on its labels")
+    return LabelsLaterSummary(file=dropped.name, labels_key=key, labels=len(labels), before=before, after=after)
+
+
+def _trigger_monitor(progress: Progress, task: Any) -> None:
+    from prefect.deployments import run_deployment
+
+    progress.update(task, description="monitor: triggering a run")
+    with on_stack_server(get_settings()):
+        run_deployment(MONITOR_DEPLOYMENT, timeout=0)
 
 
 def wait_for_retraining(engine: Engine, *, since: datetime, progress: Progress) -> None:
@@ -230,7 +289,12 @@ def deliver_outbox(
             return len(delivered)
 
 
-def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[datetime]) -> DemoSummary:
+def build_summary(
+    engine: Engine,
+    dropped: Sequence[DroppedFile],
+    starts: set[datetime],
+    labels_later: Sequence[LabelsLaterSummary] = (),
+) -> DemoSummary:
     source_ids = [d.source_id for d in dropped]
     with engine.connect() as connection:
         total, distinct = connection.execute(
@@ -285,6 +349,7 @@ def build_summary(engine: Engine, dropped: Sequence[DroppedFile], starts: set[da
         windows=windows,
         alerts=alert_list,
         retraining=retraining,
+        labels_later=list(labels_later),
     )
 
 
@@ -321,6 +386,14 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
             )
     if summary.windows:
         console.print(windows)
+    for late in summary.labels_later:
+        for before, after in zip(late.before, late.after, strict=False):
+            coverage = f"{before.label_coverage or 0.0:.0%} -> {after.label_coverage or 0.0:.0%}"
+            console.print(
+                f"labels later for {late.file} ({late.labels} labels), window {after.start:%H:%M:%S}"
+                f" v{after.model_version}: coverage {coverage}, F1 {fmt(before.f1)} -> {fmt(after.f1)}"
+                f" (estimated {fmt(after.estimated_f1)}, error {fmt(after.estimate_error)})"
+            )
     for a in summary.alerts:
         console.print(f"alert [bold]{a.kind}[/] for window {a.window_start:%H:%M:%S}: {a.subject}")
     for r in summary.retraining:
@@ -377,6 +450,13 @@ def resolve_files(names: str | None, console: Console) -> list[Path]:
     return paths
 
 
+def labels_later_names(option: str | None, *, default_files: bool) -> tuple[str, ...]:
+    """The files whose labels arrive later: as given (``-``: none), else the default with the default files."""
+    if option is None:
+        return DEFAULT_LABELS_LATER if default_files else ()
+    return tuple(name for name in option.split() if name != "-")
+
+
 def prepare_environment() -> None:
     for key, value in DEMO_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
@@ -388,15 +468,23 @@ def demo_environment() -> AbstractContextManager[None]:
     return environment_overrides(DEMO_ENVIRONMENT, keep_existing=True)
 
 
-def run_demo(files: Sequence[Path], *, console: Console, with_prefect: bool = True) -> DemoSummary:
+def run_demo(
+    files: Sequence[Path], *, console: Console, with_prefect: bool = True, labels_later: Sequence[str] = ()
+) -> DemoSummary:
+    """``labels_later``: names of files dropped without their labels, which follow as a label file."""
     from training import ensure_model
 
+    unknown = sorted(set(labels_later) - {path.name for path in files})
+    if unknown:
+        raise ValueError(f"labels later for files not dropped: {', '.join(unknown)}")
     with demo_environment():
         ensure_model(console=console)
-        return _run_on_stack(files, console=console, with_prefect=with_prefect)
+        return _run_on_stack(files, console=console, with_prefect=with_prefect, labels_later=labels_later)
 
 
-def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool) -> DemoSummary:
+def _run_on_stack(
+    files: Sequence[Path], *, console: Console, with_prefect: bool, labels_later: Sequence[str]
+) -> DemoSummary:
     started_at = datetime.now(tz=UTC)
     with LocalStack(with_prefect=with_prefect) as stack:
         settings = get_settings()
@@ -407,12 +495,19 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
         ) as progress:
             for path in files:
                 sleep_to_next_window(settings.window_seconds)
-                dropped.append(drop_and_wait(path, engine=engine, progress=progress))
+                later = path.name in labels_later
+                dropped.append(drop_and_wait(path, engine=engine, progress=progress, labels_later=later))
             # A repeat's window holds none of its records: the monitor has nothing to evaluate there.
             windows = {d.window for d in dropped if d.window is not None and not d.repeat}
             starts = {window.start for window in windows}
+            joined = []
             if windows:
                 wait_for_monitor(engine, windows, progress=progress)
+                joined = [
+                    drop_labels_later(d, engine=engine, progress=progress)
+                    for d in dropped
+                    if d.labels_later is not None and not d.repeat
+                ]
                 wait_for_retraining(engine, since=started_at, progress=progress)
         assert stack.resources is not None
         deliver_outbox(
@@ -421,17 +516,24 @@ def _run_on_stack(files: Sequence[Path], *, console: Console, with_prefect: bool
             console,
             expected=lambda: e_mailed_alert_ids(engine, starts),
         )
-        return build_summary(engine, dropped, starts)
+        return build_summary(engine, dropped, starts, joined)
 
 
 def main(
     files: str | None = typer.Option(None, envvar="DEMO_FILES", help="Space-separated CSV files to drop."),
+    labels_later: str | None = typer.Option(
+        None,
+        envvar="DEMO_LABELS_LATER",
+        help="Space-separated names of dropped files whose labels arrive later as a label file"
+        f" (default with the default files: {' '.join(DEFAULT_LABELS_LATER)}; '-' for none).",
+    ),
 ) -> None:
     console = terminal_console()
     paths = resolve_files(files, console)
+    later = labels_later_names(labels_later, default_files=not files)
     started = time.monotonic()
     with component_output_to(get_settings().local_state_dir / LOG_FILE) as log_path:
-        summary = run_demo(paths, console=console)
+        summary = run_demo(paths, console=console, labels_later=later)
     print_summary(summary, console)
     target = get_settings().local_state_dir / "demo-summary.json"
     target.write_text(summary.model_dump_json(indent=2))

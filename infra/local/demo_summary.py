@@ -53,6 +53,17 @@ class RetrainingSummary(BaseModel):
     reason: str | None
 
 
+class LabelsLaterSummary(BaseModel):
+    """A file dropped without its labels: its window's figures per model version before its label file was
+    dropped (estimate only) and after the monitor joined the labels (realised quality beside the estimate)."""
+
+    file: str
+    labels_key: str
+    labels: int
+    before: list[WindowSummary]
+    after: list[WindowSummary]
+
+
 class DemoSummary(BaseModel):
     rows_in: int
     records_scored: int
@@ -62,6 +73,7 @@ class DemoSummary(BaseModel):
     windows: list[WindowSummary]
     alerts: list[AlertSummary]
     retraining: list[RetrainingSummary] = []
+    labels_later: list[LabelsLaterSummary] = []
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
@@ -38,6 +39,16 @@ from churn_common.schema import CustomerRow
 from churn_common.settings import Settings, get_settings
 from churn_common.wire import encode, source_id_for
 from infra.local.driver import upload
+from infra.local.label_feed import (
+    DEFAULT_LABEL_DELAY_SECONDS,
+    DEFAULT_LABEL_FILE_SECONDS,
+    DEFAULT_LABEL_SHARE,
+    LabelFeed,
+    LabelFeedOptions,
+    LabelFeedSummary,
+    LabelHoldback,
+    S3LabelDrop,
+)
 from producer import KinesisWriter, ValidRow, WriteStats, customer_record, split_csv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +68,11 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 STACK_PROBE_TIMEOUT_SECONDS = 2.0
 CONFIRMATION_WORD = "yes"
 TARGET_ERROR_EXIT_CODE = 2
+LABEL_OPTION_NAMES = {
+    "share": "--label-share",
+    "delay_seconds": "--label-delay",
+    "file_seconds": "--label-file-seconds",
+}
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
@@ -82,10 +98,23 @@ class StreamSummary:
     writes: WriteStats
     drifted_rows: int = 0
     drift_at: float | None = None
+    interrupted: bool = False
 
     @property
     def achieved_rate(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+class SentRecords(Protocol):
+    """What learns of each record sent (its true label, which the record may not carry) and of the time."""
+
+    def offer(self, *, record_id: str, churned: int | None, sent_at: datetime) -> bool: ...
+
+    def tick(self, *, now: datetime) -> None: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(tz=UTC)
 
 
 def default_drop_files(data_dir: Path | None = None) -> list[Path]:
@@ -120,7 +149,9 @@ def _generated_blocks(
     generate: Callable[..., Any], *, seed: int, drift: dict[str, float] | None, with_label: bool, block_rows: int
 ) -> Iterator[CustomerRow]:
     for block in itertools.count():
-        frame = generate(n_rows=block_rows, seed=seed + block, drift=drift, with_label=with_label)
+        frame = generate(
+            n_rows=block_rows, seed=seed + block, drift=drift, with_label=with_label, with_customer_id=True
+        )
         for values in frame.to_dict("records"):
             yield CustomerRow.model_validate(values)
 
@@ -142,15 +173,22 @@ def stream_rows(
     duration: float,
     drifted: Iterable[CustomerRow] | None = None,
     drift_at: float | None = None,
+    label_on_record: bool = False,
+    sent: SentRecords | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = _utc_now,
     sleep: Callable[[float], None] = time.sleep,
     on_progress: Callable[[StreamProgress], None] | None = None,
 ) -> StreamSummary:
-    """Put rows at ``rate`` per second until ``duration`` has passed or the rows run out; from
+    """Put rows at ``rate`` per second until ``duration`` has passed, the rows run out or Ctrl-C; from
     ``drift_at`` seconds on, the rows come from ``drifted`` instead.
 
     Paced against the start time, not per record, so a slow call is caught up on instead of lowering
     the rate; buffered aggregates are flushed every ``FLUSH_INTERVAL_SECONDS`` to keep latency low.
+    A record carries its row's label only with ``label_on_record``: a live stream's records are scored
+    before anyone knows whether the customer churned. ``sent`` is told every record's true label and send
+    time (the label feed), and the time after each flush. Ctrl-C ends the run like its duration does, so
+    what was sent is flushed and summarised.
     """
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
@@ -161,38 +199,50 @@ def stream_rows(
     switch_at = duration if drift_at is None else drift_at
     started = clock()
     last_flush = started
-    sent = drifted_rows = 0
-    while True:
-        due, elapsed = sent / rate, clock() - started
-        if due >= duration or elapsed >= duration:
-            break
-        is_drifted = due >= switch_at
-        customer = next(sources[is_drifted], None)
-        if customer is None:
-            break
-        if due > elapsed:
-            sleep(due - elapsed)
-        sent += 1
-        drifted_rows += is_drifted
-        record = customer_record(customer, source_id=source_id, row=sent, event_time=datetime.now(tz=UTC))
-        writer.add(record.record_id, encode(record))
-        if clock() - last_flush >= FLUSH_INTERVAL_SECONDS:
-            writer.flush()
-            last_flush = clock()
-            if on_progress:
-                on_progress(StreamProgress(sent, last_flush - started, drifted_rows))
+    count = drifted_rows = 0
+    interrupted = False
+    try:
+        while True:
+            due, elapsed = count / rate, clock() - started
+            if due >= duration or elapsed >= duration:
+                break
+            is_drifted = due >= switch_at
+            customer = next(sources[is_drifted], None)
+            if customer is None:
+                break
+            if due > elapsed:
+                sleep(due - elapsed)
+            count += 1
+            drifted_rows += is_drifted
+            sent_at = wall_clock()
+            record = customer_record(customer, source_id=source_id, row=count, event_time=sent_at)
+            if not label_on_record and record.label is not None:
+                record = record.model_copy(update={"label": None})
+            writer.add(record.record_id, encode(record))
+            if sent is not None:
+                sent.offer(record_id=record.record_id, churned=customer.churn, sent_at=sent_at)
+            if clock() - last_flush >= FLUSH_INTERVAL_SECONDS:
+                writer.flush()
+                last_flush = clock()
+                if sent is not None:
+                    sent.tick(now=wall_clock())
+                if on_progress:
+                    on_progress(StreamProgress(count, last_flush - started, drifted_rows))
+    except KeyboardInterrupt:
+        interrupted = True
     writes = writer.flush()
     elapsed = clock() - started
     if on_progress:
-        on_progress(StreamProgress(sent, elapsed, drifted_rows))
+        on_progress(StreamProgress(count, elapsed, drifted_rows))
     return StreamSummary(
         run_name=run_name,
         source_id=source_id,
-        rows=sent,
+        rows=count,
         seconds=elapsed,
         writes=writes,
         drifted_rows=drifted_rows,
         drift_at=drift_at,
+        interrupted=interrupted,
     )
 
 
@@ -220,8 +270,10 @@ def _progress(*columns: ProgressColumn) -> Progress:
     )
 
 
-def _rows_source(csv: list[Path] | None, *, seed: int, drift: dict[str, float], label: bool) -> Iterator[CustomerRow]:
-    return csv_rows(csv) if csv else generated_rows(seed=seed, drift=drift, with_label=label)
+def _rows_source(csv: list[Path] | None, *, seed: int, drift: dict[str, float]) -> Iterator[CustomerRow]:
+    """Generated rows always carry their true label (the features do not depend on it): whether a record
+    shows it, or the label feed delivers it later, is the stream's choice."""
+    return csv_rows(csv) if csv else generated_rows(seed=seed, drift=drift, with_label=True)
 
 
 class TargetError(Exception):
@@ -426,30 +478,62 @@ def stream(
     drift_csv: Annotated[
         list[Path] | None, typer.Option(help="with --csv and --drift-at: drifted rows from these files")
     ] = None,
-    label: Annotated[bool, typer.Option(help="carry the churn label (synthetic rows)")] = True,
+    label: Annotated[
+        bool, typer.Option(help="put the churn label on each record itself (not with --label-share)")
+    ] = False,
+    label_share: Annotated[
+        float,
+        typer.Option(help="share (0..1) of the records whose label is delivered later, in label files (0: none)"),
+    ] = DEFAULT_LABEL_SHARE,
+    label_delay: Annotated[
+        float, typer.Option(help="seconds from a record's send until its label is delivered")
+    ] = DEFAULT_LABEL_DELAY_SECONDS,
+    label_file_seconds: Annotated[
+        float, typer.Option(help="seconds between label files (each holds the labels due by then)")
+    ] = DEFAULT_LABEL_FILE_SECONDS,
     aws: AwsOption = False,
     yes: YesOption = False,
 ) -> None:
-    """Put customer records on the stream at a target rate for a duration, optionally drifting midway."""
+    """Put customer records on the stream at a target rate for a duration, optionally drifting midway;
+    records carry no label unless --label, and --label-share delivers a share of the labels later."""
     settings = get_settings()
-    name = run_name or f"stream-{datetime.now(tz=UTC):%Y%m%dT%H%M%S}"
+    started = datetime.now(tz=UTC)
+    name = run_name or f"stream-{started:%Y%m%dT%H%M%S}"
     drift_spec = _drift(drift or [])
     if drift_csv and drift_at is None:
         raise typer.BadParameter("--drift-csv needs --drift-at")
     if drift_at is not None and not 0 <= drift_at < duration:
         raise typer.BadParameter(f"--drift-at must be in [0, {duration}) seconds")
-    destination = f"Kinesis stream {settings.stream_name}"
-    kinesis = target_or_exit(settings, aws=aws, assume_yes=yes, destination=destination).client("kinesis")
+    options = _label_feed_options(share=label_share, delay=label_delay, file_seconds=label_file_seconds, seed=seed)
+    if label and options.enabled:
+        raise typer.BadParameter(
+            "--label puts the label on each record, --label-share delivers labels later in label files: use one"
+        )
+    labels_at = f"s3://{settings.bucket}/{settings.labels_prefix}"
+    destination = f"Kinesis stream {settings.stream_name}" + (f" and {labels_at}" if options.enabled else "")
+    target = target_or_exit(settings, aws=aws, assume_yes=yes, destination=destination)
     if drift_at is None:
-        rows, drifted = _rows_source(csv, seed=seed, drift=drift_spec, label=label), None
+        rows, drifted = _rows_source(csv, seed=seed, drift=drift_spec), None
     else:
-        rows = _rows_source(csv, seed=seed, drift={}, label=label)
+        rows = _rows_source(csv, seed=seed, drift={})
         drifted = (
             csv_rows(drift_csv or [DRIFTED_SAMPLE])
             if csv
-            else generated_rows(seed=seed + DRIFTED_SEED_OFFSET, drift=drift_spec or strong_drift(), with_label=label)
+            else generated_rows(seed=seed + DRIFTED_SEED_OFFSET, drift=drift_spec or strong_drift(), with_label=True)
         )
-    writer = KinesisWriter(stream_name=settings.stream_name, kinesis=kinesis)
+    feed = (
+        LabelFeed(
+            holdback=LabelHoldback(share=options.share, delay_seconds=options.delay_seconds, seed=options.seed),
+            drop=S3LabelDrop(s3=target.client("s3"), bucket=settings.bucket),
+            prefix=settings.labels_prefix,
+            source_id=source_id_for(f"{SIM_URI_SCHEME}{name}"),
+            started=started,
+            file_seconds=options.file_seconds,
+        )
+        if options.enabled
+        else None
+    )
+    writer = KinesisWriter(stream_name=settings.stream_name, kinesis=target.client("kinesis"))
     rate_column = TextColumn("[cyan]{task.fields[achieved]:>9,.0f} rec/s {task.fields[phase]}")
     with _progress(rate_column) as progress:
         task = progress.add_task(f"{name}", total=int(rate * duration), achieved=0.0, phase="")
@@ -466,9 +550,63 @@ def stream(
             duration=duration,
             drifted=drifted,
             drift_at=drift_at,
+            label_on_record=label,
+            sent=feed,
             on_progress=show,
         )
+    if summary.interrupted:
+        console.print(f"stopped by Ctrl-C after {summary.rows} rows")
     console.print(summary_text(summary, target_rate=rate))
+    if feed is None:
+        console.print(labels_text(None, on_record=label, rows=summary.rows, options=options, labels_at=labels_at))
+        return
+    drain_labels(feed, delay=options.delay_seconds)
+    console.print(labels_text(feed.summary(), on_record=False, rows=summary.rows, options=options, labels_at=labels_at))
+
+
+def _label_feed_options(*, share: float, delay: float, file_seconds: float, seed: int) -> LabelFeedOptions:
+    try:
+        return LabelFeedOptions(share=share, delay_seconds=delay, file_seconds=file_seconds, seed=seed)
+    except ValidationError as exc:
+        reasons = [f"{LABEL_OPTION_NAMES.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()]
+        raise typer.BadParameter("; ".join(reasons)) from None
+
+
+def drain_labels(
+    feed: LabelFeed,
+    *,
+    delay: float,
+    now: Callable[[], datetime] = _utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """The labels still held are delivered once due rather than dropped with the run; a Ctrl-C while waiting
+    leaves them undelivered, and the summary counts them."""
+    if not feed.pending:
+        return
+    console.print(
+        f"waiting up to {delay:g} s to deliver the {feed.pending} labels still held back "
+        "(Ctrl-C: stop, they are reported as not delivered)"
+    )
+    try:
+        feed.drain(now=now, sleep=sleep)
+    except KeyboardInterrupt:
+        console.print("stopped waiting by Ctrl-C")
+
+
+def labels_text(
+    labels: LabelFeedSummary | None, *, on_record: bool, rows: int, options: LabelFeedOptions, labels_at: str
+) -> str:
+    if on_record:
+        return "labels: on the records themselves (--label)"
+    if labels is None:
+        return "labels: none (records carry no label; --label-share P delivers a share P of them later as label files)"
+    unlabelled = f"; {labels.unlabelled} rows had no label to hold back" if labels.unlabelled else ""
+    error = f"; last write error: {labels.last_error}" if labels.not_delivered and labels.last_error else ""
+    return (
+        f"labels: {labels.held} of {rows} records held back (share {options.share:g}), {labels.delivered} delivered "
+        f"in {labels.files} files under {labels_at} at least {options.delay_seconds:g} s after their record, "
+        f"{labels.not_delivered} not delivered{unlabelled}{error}"
+    )
 
 
 def summary_text(summary: StreamSummary, *, target_rate: float) -> str:

@@ -16,9 +16,20 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from sklearn.metrics import f1_score
+from sqlalchemy import create_engine, select
 
-from batch_monitor.reports.dashboard import COLUMN_DRIFT_TITLE, DRIFT_SHARE_TITLE, PANEL_TITLES, QUALITY_TITLE
+from batch_monitor.reports.dashboard import (
+    CHALLENGER_TITLE,
+    COLUMN_DRIFT_TITLE,
+    DRIFT_SHARE_TITLE,
+    ESTIMATE_ERROR_TITLE,
+    LABELS_TITLE,
+    PANEL_TITLES,
+    QUALITY_TITLE,
+)
 from batch_monitor.reports.workspace import ui_command
+from churn_common.database import predictions
 from churn_common.schema import FEATURE_COLUMNS
 from churn_common.settings import get_settings
 from data.churn_csv import read_churn_csv, write_churn_csv
@@ -94,8 +105,10 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
     reference_like, drifted, another = demo_files
     output = io.StringIO()
 
-    # WHEN the demo drops both files
-    summary = run_demo([reference_like, drifted], console=Console(file=output, width=120))
+    # WHEN the demo drops both files, the reference-like one without its labels, which follow as a label file
+    summary = run_demo(
+        [reference_like, drifted], console=Console(file=output, width=120), labels_later=[reference_like.name]
+    )
     demo_state.folder = state
 
     # THEN every row is either scored exactly once or rejected with a reason
@@ -116,6 +129,27 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
     outbox = [json.loads(p.read_text()) for p in (state / "outbox").glob("*.json")]
     assert any(m["Subject"] == drift_alerts[0].subject for m in outbox)
     assert "ALERT" in output.getvalue()
+    # AND the file whose labels came later was judged on the estimate first, then again on its labels
+    [late] = summary.labels_later
+    assert (late.file, late.labels) == (reference_like.name, ROWS_PER_FILE)
+    [before], [after] = late.before, late.after
+    assert before.start == after.start == by_start[0].start
+    assert (before.label_coverage, before.f1, before.estimate_error) == (0.0, None, None)
+    assert before.estimated_f1 is not None
+    assert after.label_coverage == 1.0
+    assert after.estimated_f1 == pytest.approx(before.estimated_f1)
+    assert after.estimate_error == pytest.approx(after.estimated_f1 - after.f1)
+    assert by_start[0].label_coverage == 1.0
+    # AND its realised F1 is the one the file's own labels give on the stored decisions
+    truth = read_churn_csv(reference_like)["churn"].to_numpy()
+    with create_engine(postgres_url).connect() as connection:
+        stored = connection.execute(
+            select(predictions.c.row, predictions.c.label, predictions.c.churn_prediction).where(
+                predictions.c.event_time >= after.start, predictions.c.event_time < after.end
+            )
+        ).all()
+    assert [label for row, label, _ in sorted(stored)] == [int(truth[row - 1]) for row, _, _ in sorted(stored)]
+    assert after.f1 == pytest.approx(f1_score([r.label for r in stored], [r.churn_prediction for r in stored]))
 
     # WHEN the demo runs again on the same state (a new stream, the Prefect server restarted on its database)
     # with the drifted file again and a file it has not seen
@@ -204,6 +238,12 @@ def test_prefect_and_evidently_uis_show_the_demo_run(env, tmp_path: Path, demo_s
         quality = panels[QUALITY_TITLE]
         assert sorted(quality.legend) == ["F1", "accuracy", "precision", "recall"]
         assert (quality.lines, quality.points) == (4, 4 * DEMO_WINDOWS)
+        labels = panels[LABELS_TITLE]
+        assert sorted(labels.legend) == ["estimated F1", "label coverage", "realised F1"]
+        assert (labels.lines, labels.points) == (3, 3 * DEMO_WINDOWS)
+        error = panels[ESTIMATE_ERROR_TITLE]
+        assert (error.lines, error.points) == (1, DEMO_WINDOWS)
+        assert {"champion F1", "champion estimated F1"} <= set(panels[CHALLENGER_TITLE].legend)
         columns = panels[COLUMN_DRIFT_TITLE]
         assert sorted(columns.legend) == sorted([*FEATURE_COLUMNS, "churn_probability"])
         assert (columns.lines, columns.points) == (len(FEATURE_COLUMNS) + 1, (len(FEATURE_COLUMNS) + 1) * DEMO_WINDOWS)

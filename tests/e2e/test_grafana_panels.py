@@ -94,6 +94,20 @@ PANEL_COLUMNS: Mapping[str, Mapping[str, Sequence[str]]] = {
             "last window end",
             "reason",
         ),
+        "Labels and the quality estimate per window": (
+            "time",
+            "label coverage",
+            "realised F1",
+            "estimated F1",
+            "estimate error",
+        ),
+        "Champion vs challenger per window": (
+            "time",
+            "champion F1",
+            "challenger F1",
+            "challenger estimated F1",
+            "agreement",
+        ),
         "annotation Alerts": ("time", "timeend", "text", "tags"),
     },
 }
@@ -317,6 +331,12 @@ def test_monitoring_panels_show_each_window(pipeline: PipelineRun) -> None:
     f1 = [row["F1"] for row in quality]
     assert f1[0] > 0.7 > f1[2]
     assert all(0 <= row["estimated F1"] <= 1 for row in quality)
+    _, labels = run_panel(pipeline, panel(MONITORING, "Labels and the quality estimate per window"))
+    assert [row["label coverage"] for row in labels] == [1.0] * 3
+    assert [row["realised F1"] for row in labels] == f1
+    assert [row["estimate error"] for row in labels] == pytest.approx(
+        [r["estimated F1"] - r["realised F1"] for r in labels]
+    )
 
 
 def test_alert_and_retraining_panels(pipeline: PipelineRun) -> None:

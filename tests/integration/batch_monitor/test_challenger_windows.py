@@ -1,5 +1,6 @@
 """The shadow-scored challenger judged per window, from real SQLite and Postgres: its agreement with the
-serving version and its F1 on the labelled records, stored with the window's result."""
+serving version, its F1 on the labelled records and its estimated F1, stored with the window's result; and
+the serving version's estimate error once labels give its realised F1."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import f1_score
 from sqlalchemy import Engine, select
 
@@ -57,17 +59,18 @@ def put_shadowed(engine: Engine, serving_model: LoadedModel) -> Callable[..., li
 
 
 @pytest.fixture
-def evaluate_and_store(engine: Engine, registered_model) -> Callable[[], Any]:  # type: ignore[no-untyped-def]
+def evaluate_and_store(engine: Engine, registered_model) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
     """Window 0 evaluated from the database and stored, as the monitor flow does; returns its stored row."""
     reference = load_reference(MODEL_NAME, registered_model.version)
 
-    def run() -> Any:
+    def run(*, challenger_reference: Callable[[str], pd.DataFrame] | None = None) -> Any:
         evaluation = evaluate_stored_window(
             engine,
             window=FIRST_WINDOW,
             model_name=MODEL_NAME,
             model_version=registered_model.version,
             reference=lambda: reference,
+            challenger_reference=challenger_reference,
         )
         store_evaluation(engine, evaluation, report_uri=None, evaluated_at=FIRST_WINDOW.end)
         with engine.connect() as connection:
@@ -109,3 +112,81 @@ def test_window_without_a_challenger_leaves_its_figures_null(batch, put_shadowed
     stored = evaluate_and_store()
     assert stored.f1 is not None
     assert (stored.challenger_version, stored.agreement, stored.challenger_f1) == (None, None, None)
+
+
+@pytest.fixture(scope="module")
+def challenger_reference(challenger_booster: xgboost.Booster) -> pd.DataFrame:
+    """What the challenger's training run would have logged: held-out customers with its own probabilities."""
+    from data.synthetic import generate
+
+    frame = generate(n_rows=1500, seed=92, with_label=True)
+    probabilities = challenger_booster.predict(
+        xgboost.DMatrix(frame.loc[:, list(FEATURE_COLUMNS)].to_numpy(np.float32))
+    )
+    return frame.assign(
+        label=frame[LABEL_COLUMN],
+        churn_probability=probabilities,
+        churn_prediction=(probabilities >= 0.5).astype(int),
+        split="holdout",
+    )
+
+
+def expected_estimated_f1(probabilities: np.ndarray, reference: pd.DataFrame) -> float:
+    """Confidence-based F1 worked out with scikit-learn: calibrated probabilities as fractional churners."""
+    calibrated = (
+        IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        .fit(reference["churn_probability"], reference["label"])
+        .predict(probabilities)
+    )
+    decided = probabilities >= 0.5
+    true_pos, false_pos = calibrated[decided].sum(), (1 - calibrated[decided]).sum()
+    false_neg = calibrated[~decided].sum()
+    return float(2 * true_pos / (2 * true_pos + false_pos + false_neg))
+
+
+def test_window_stores_the_challengers_estimated_f1_from_its_own_reference(
+    batch, challenger_booster, challenger_reference, put_shadowed, evaluate_and_store
+) -> None:
+    # GIVEN a window shadow-scored by a challenger whose reference is known
+    rows = put_shadowed(batch(n_rows=WINDOW_ROWS, seed=19), challenger=challenger_booster)
+    asked: list[str] = []
+
+    def reference_of(version: str) -> pd.DataFrame:
+        asked.append(version)
+        return challenger_reference
+
+    # WHEN the window is evaluated and stored
+    stored = evaluate_and_store(challenger_reference=reference_of)
+    # THEN the challenger's reference was asked for by its version, and its estimated F1 is the one its
+    # calibrated probabilities give, not the serving version's estimate
+    shadow = np.array([r["challenger_probability"] for r in rows])
+    assert asked == [CHALLENGER_VERSION]
+    assert stored.challenger_estimated_f1 == pytest.approx(expected_estimated_f1(shadow, challenger_reference))
+    assert stored.challenger_estimated_f1 != pytest.approx(stored.estimated_f1)
+
+
+def test_a_challenger_reference_that_cannot_load_leaves_only_its_estimate_null(
+    batch, challenger_booster, put_shadowed, evaluate_and_store
+) -> None:
+    # GIVEN a shadow-scored window whose challenger reference cannot be read
+    put_shadowed(batch(n_rows=WINDOW_ROWS, seed=20), challenger=challenger_booster)
+
+    def unreadable(version: str) -> pd.DataFrame:
+        raise OSError(f"no reference for v{version}")
+
+    # WHEN evaluated THEN the window is stored with every other figure, the challenger's estimate NULL
+    stored = evaluate_and_store(challenger_reference=unreadable)
+    assert stored.challenger_estimated_f1 is None
+    assert stored.challenger_f1 is not None
+    assert stored.f1 is not None
+    assert stored.estimated_f1 is not None
+
+
+def test_a_labelled_window_stores_how_far_its_estimate_was_off(batch, put_shadowed, evaluate_and_store) -> None:
+    # GIVEN a labelled window scored by the serving version
+    put_shadowed(batch(n_rows=WINDOW_ROWS, seed=21), challenger=None)
+    # WHEN evaluated and stored THEN the estimate error is the estimated minus the realised F1
+    stored = evaluate_and_store()
+    assert stored.f1 is not None
+    assert stored.estimated_f1 is not None
+    assert stored.estimate_error == pytest.approx(stored.estimated_f1 - stored.f1)

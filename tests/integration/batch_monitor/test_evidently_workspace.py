@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,15 @@ def filled_workspace(env, tmp_path, base_rows, serving_model, batch) -> Path:  #
     )
     reference["churn_prediction"] = (reference["churn_probability"] >= 0.5).astype(int)
     evaluation = evaluate_window(current, reference, window=window, model_version=serving_model.version)
+    # The figures the stored-window path adds (estimates, shadow-scored challenger), so every panel has data.
+    evaluation = replace(
+        evaluation,
+        estimated_f1=0.81,
+        estimate_error=0.81 - (evaluation.f1 or 0.0),
+        challenger_f1=0.77,
+        challenger_estimated_f1=0.79,
+        agreement=0.93,
+    )
     # A second write of the same window replaces its runs rather than adding copies.
     first = add_evaluation_to_workspace(evaluation)
     assert add_evaluation_to_workspace(evaluation) == first
@@ -139,3 +149,50 @@ def test_every_dashboard_series_finds_the_stored_values(evidently_ui: str) -> No
         # THEN each of the panel's metric references finds a value of the window's run
         assert {s["filter_index"] for s in series} == set(range(len(filters))), panel["title"]
         assert all(len(s["values"]) == 1 and s["values"][0] is not None for s in series), panel["title"]
+
+
+def test_a_window_evaluated_again_keeps_only_its_new_runs_and_its_figures(filled_workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN the workspace holding one window (one Evidently run and its figures run)
+    _, before = workspace_runs(filled_workspace, "churn-ui-test")
+    assert sum(run.name.endswith("(figures)") for run in before) == 1
+    [window_start] = {run.metadata["window_start"] for run in before}
+    assert len(before) == 2
+    # WHEN the same window is written again with two runs (partly labelled), then again with one (labels in)
+    from batch_monitor.core import WindowMetrics
+    from batch_monitor.reports.window_figures import figures_run
+    from batch_monitor.reports.workspace import add_to_workspace
+
+    settings = get_settings()
+    window = window_at(3)
+    version = before[0].metadata["model_version"]
+    drift_run = next(run for run in before if not run.name.endswith("(figures)"))
+    assert window.start.isoformat() == window_start
+
+    def write(runs: int, coverage: float) -> list[str]:
+        return add_to_workspace(
+            [_Rerun(drift_run)] * runs,
+            workspace=filled_workspace,
+            project_name=settings.evidently_project,
+            window=window,
+            model_version=version,
+            figures=figures_run(WindowMetrics(label_coverage=coverage, f1=0.7, estimated_f1=0.8)),
+        )
+
+    assert len(write(2, 0.6)) == 3
+    assert len(write(1, 1.0)) == 2
+    # THEN the run the new evaluation no longer has is gone, and the figures run holds the latest figures
+    _, after = workspace_runs(filled_workspace, "churn-ui-test")
+    assert sorted(run.name for run in after) == sorted(run.name for run in before)
+    [figures] = [run for run in after if run.name.endswith("(figures)")]
+    values = {r.display_name.split("'")[1]: float(r.value) for r in figures.metric_results.values()}
+    assert values == {"label_coverage": 1.0, "f1": 0.7, "estimated_f1": 0.8}
+
+
+class _Rerun:
+    """A stored run handed back to the workspace as the monitor hands it a fresh one."""
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+
+    def to_snapshot_model(self) -> Any:
+        return self._run

@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select, update
 
-from batch_monitor.labels.contract import file_outcomes, parse_label_csv
-from batch_monitor.labels.store import FileCounts, ingest_file, retry_unknown
+from batch_monitor.labels.store import FileCounts, retry_unknown
 from churn_common.database import label_files, labels, predictions
+from tests.integration.batch_monitor.label_store_steps import NOW, ingesting, stored_labels
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EVENT = datetime(2026, 11, 26, 6, 1, tzinfo=UTC)
 
 
@@ -30,17 +29,7 @@ def label_file(*rows: tuple[str, str, str]) -> str:
 
 @pytest.fixture
 def ingest(engine: Engine) -> Callable[..., FileCounts | None]:
-    def run(text: str, *, key: str = "data/labels/a.csv", version: str = "v1") -> FileCounts | None:
-        outcomes = file_outcomes(parse_label_csv(text), now=NOW, retention_days=30)
-        return ingest_file(engine, key=key, version=version, outcomes=outcomes, now=NOW)
-
-    return run
-
-
-def stored_labels(engine: Engine) -> dict[str, int | None]:
-    with engine.connect() as connection:
-        rows = connection.execute(select(predictions.c.record_id, predictions.c.label)).all()
-    return {row.record_id: row.label for row in rows}
+    return ingesting(engine)
 
 
 def label_statuses(engine: Engine) -> list[tuple[str, int, str | None, str]]:

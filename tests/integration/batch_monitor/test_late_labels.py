@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from batch_monitor.core import Window
 from batch_monitor.flow import monitor_windows
 from churn_common.aws import client
-from churn_common.database import alerts, labels, predictions
+from churn_common.database import alerts, labels, monitoring_windows, predictions
 from churn_common.settings import get_settings
 from stream_scorer.model import LoadedModel
 from tests.integration.batch_monitor.conftest import closed_after, outbox_subjects, scored_rows, window_at
@@ -86,6 +86,9 @@ def test_labels_dropped_later_join_once_and_the_window_is_evaluated_again_with_i
     # THEN its coverage is 0 and it reports no realised quality
     [unlabelled] = first.windows
     assert (unlabelled.status, unlabelled.label_coverage, unlabelled.f1) == ("evaluated", 0.0, None)
+    # AND its estimated quality stands, with no error known yet
+    assert unlabelled.estimated_f1 is not None
+    assert unlabelled.estimate_error is None
     assert first.labels is not None
     assert first.labels.files == []
 
@@ -119,6 +122,9 @@ def test_labels_dropped_later_join_once_and_the_window_is_evaluated_again_with_i
     assert (relabelled.label_coverage, relabelled.n_rows, relabelled.previous_n_rows) == (1.0, 200, 200)
     assert relabelled.f1 is not None
     assert relabelled.accuracy is not None
+    # AND the estimate that stood before is kept beside the realised F1, with how far it was off
+    assert relabelled.estimated_f1 == pytest.approx(unlabelled.estimated_f1)
+    assert relabelled.estimate_error == pytest.approx(unlabelled.estimated_f1 - relabelled.f1)
     with engine.connect() as connection:
         stored = connection.execute(select(predictions.c.record_id, predictions.c.label)).all()
     assert dict(stored) == dict(truth)
@@ -162,6 +168,9 @@ def test_labels_joining_a_window_already_alerted_for_quality_send_no_second_qual
     [evaluated] = first.windows
     assert evaluated.label_coverage == pytest.approx(0.6)
     assert "quality" in evaluated.alerts
+    # AND with labels from the start no estimate ever stood, so its error is no alert
+    assert evaluated.f1 == 0.0
+    assert "estimate_error" not in evaluated.alerts
     assert sum(s.startswith("[churn-model] Low quality") for s in outbox_subjects(monitor_env.alerts_outbox_url)) == 1
 
     # WHEN the other 80 labels arrive, as contradicting, and the monitor runs again
@@ -176,7 +185,7 @@ def test_labels_joining_a_window_already_alerted_for_quality_send_no_second_qual
     # THEN the window is evaluated again on all its labels, still low, and no second quality e-mail goes out
     [again] = second.windows
     assert (again.window_start, again.label_coverage, again.f1) == (window.start, 1.0, 0.0)
-    assert [a for a in second.alerts_sent if a.kind == "quality"] == []
+    assert [a for a in second.alerts_sent if a.kind in ("quality", "estimate_error")] == []
     assert not any(s.startswith("[churn-model] Low quality") for s in outbox_subjects(monitor_env.alerts_outbox_url))
     with engine.connect() as connection:
         kinds = connection.execute(select(alerts.c.kind).where(alerts.c.window_start == window.start)).scalars().all()
@@ -198,3 +207,33 @@ def test_a_window_labelled_below_the_minimum_coverage_reports_no_realised_qualit
     assert evaluated.label_coverage == pytest.approx(0.2)
     assert evaluated.f1 is None
     assert evaluated.estimated_f1 is not None
+
+
+def test_labels_that_prove_the_standing_estimate_wrong_raise_one_estimate_error_alert(  # type: ignore[no-untyped-def]
+    monitor_env, batch, put_unlabelled, engine
+) -> None:
+    # GIVEN a window scored without labels, judged on its estimate
+    window = window_at(0)
+    put_unlabelled(batch(n_rows=200, seed=93), window=window)
+    [first] = monitor_windows(now=closed_after(window)).windows
+    assert (first.f1, first.estimate_error) == (None, None)
+    assert first.estimated_f1 is not None
+    assert "estimate_error" not in first.alerts
+
+    # WHEN labels arrive that contradict every decision the model made
+    with engine.connect() as connection:
+        decided = connection.execute(select(predictions.c.record_id, predictions.c.churn_prediction)).all()
+    moment = closed_after(window_at(1))
+    drop_labels("contradicting.csv", [(r.record_id, 1 - r.churn_prediction, moment.isoformat()) for r in decided])
+    [again] = monitor_windows(now=moment).windows
+
+    # THEN the realised F1 is 0, the error is the whole estimate, and the estimate-error alert is e-mailed once
+    assert again.f1 == 0.0
+    assert again.estimate_error == pytest.approx(first.estimated_f1)
+    assert "estimate_error" in again.alerts
+    subjects = outbox_subjects(monitor_env.alerts_outbox_url)
+    assert sum("Quality estimate off by" in subject for subject in subjects) == 1
+    # AND the window remembers its estimate stood, for every later evaluation of it
+    with engine.connect() as connection:
+        stood = connection.execute(select(monitoring_windows.c.estimate_stood)).scalar_one()
+    assert stood is True

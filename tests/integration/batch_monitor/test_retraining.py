@@ -100,8 +100,8 @@ def alias(name: str) -> str | None:
 def test_a_better_challenger_replaces_the_serving_version_and_the_scorer_picks_it(
     env, own_registry, bad_windows, engine
 ) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN retraining after two windows, and two windows whose labels all flipped
-    env(RETRAIN_ENABLED="true", RETRAIN_AFTER_WINDOWS="2")
+    # GIVEN retraining after two windows, promoted on the holdout alone, and two windows whose labels all flipped
+    env(RETRAIN_ENABLED="true", RETRAIN_AFTER_WINDOWS="2", PROMOTION_LIVE_WINDOWS="0")
     started = datetime.now(tz=UTC)
     first, second = bad_windows(2, inverted)
 
@@ -150,8 +150,9 @@ def test_a_better_challenger_replaces_the_serving_version_and_the_scorer_picks_i
 def test_a_worse_challenger_is_registered_but_the_serving_version_stays(
     env, own_registry, bad_windows, engine, database_url
 ) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN retraining after two windows, and two windows labelled as the serving version decides, 20 % flipped
-    env(RETRAIN_ENABLED="true", RETRAIN_AFTER_WINDOWS="2")
+    # GIVEN retraining after two windows, judged on the holdout alone (a loser then still gets the challenger
+    # alias), and two windows labelled as the serving version decides, 20 % flipped
+    env(RETRAIN_ENABLED="true", RETRAIN_AFTER_WINDOWS="2", PROMOTION_LIVE_WINDOWS="0")
     first, second = bad_windows(2, serving_decisions_with_noise(seed=5))
 
     # WHEN the monitor evaluates them

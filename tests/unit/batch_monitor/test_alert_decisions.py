@@ -343,3 +343,66 @@ def test_each_due_ledger_step_gets_its_message(evaluation) -> None:  # type: ign
     recovered = message(Action.RECOVER, episode)
     assert recovered.subject.startswith("[churn-model] Recovered: data drift (v3)")
     assert f"episode since the window of {started.isoformat()}" in recovered.body
+
+
+@pytest.mark.parametrize(
+    ("estimated_f1", "f1", "stood", "verdict"),
+    [
+        (0.95, 0.60, True, Verdict.CROSSED),
+        (0.60, 0.80, True, Verdict.CROSSED),
+        (0.80, 0.70, True, Verdict.CLEAR),
+        (0.85, 0.71, True, Verdict.CLEAR),
+        (0.82, None, True, Verdict.UNKNOWN),
+        (0.95, 0.60, False, Verdict.UNKNOWN),
+    ],
+    ids=["too-optimistic", "too-pessimistic", "close", "just-within", "no-labels-yet", "labelled-at-scoring"],
+)
+def test_the_estimate_is_judged_against_the_realised_f1_once_labels_give_one(  # type: ignore[no-untyped-def]
+    evaluation, estimated_f1, f1, stood, verdict
+) -> None:
+    # GIVEN a window whose estimate stood (or not: labelled when scored) at estimated_f1 and whose labels (if
+    # any) gave f1; 0.15 allowed
+    error = None if f1 is None else estimated_f1 - f1
+    window = evaluation(estimated_f1=estimated_f1, f1=f1, estimate_error=error, estimate_stood=stood)
+    thresholds = Thresholds(
+        drift_share=0.5, min_f1=0.5, min_precision=0.5, min_recall=0.5, min_accuracy=0.5, max_estimate_error=0.15
+    )
+    # WHEN judged THEN the verdict follows |estimated - realised| > 0.15 where an estimate stood, else unknown
+    assert window_verdicts(window, thresholds)[AlertKind.ESTIMATE_ERROR] is verdict
+
+
+def test_an_estimate_error_alert_quotes_both_figures_the_error_and_the_coverage(evaluation) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window estimated at F1 0.90 whose labels (80 % of its records) show 0.55
+    window = evaluation(estimated_f1=0.90, f1=0.55, estimate_error=0.90 - 0.55, label_coverage=0.8, estimate_stood=True)
+    # WHEN decided
+    decided = decide_alerts(window, THRESHOLDS, report_uri=REPORT)
+    # THEN beside the low-quality alert there is one estimate-error alert naming the figures and the error
+    assert sorted(a.kind for a in decided) == sorted([AlertKind.QUALITY, AlertKind.ESTIMATE_ERROR])
+    alert = next(a for a in decided if a.kind is AlertKind.ESTIMATE_ERROR)
+    assert "Quality estimate off by +0.35 F1 (v3)" in alert.subject
+    assert "Estimated F1 0.900 vs realised F1 0.550: off by +0.350 (|error| > 0.15)" in alert.body
+    assert "Label coverage: 80% of the window's records" in alert.body
+    assert REPORT in alert.body
+
+
+def test_the_estimate_error_follows_from_both_f1_figures() -> None:
+    # GIVEN/WHEN/THEN the error is estimated minus realised, and unknown while either is missing
+    from batch_monitor.core.evaluation import f1_estimate_error
+
+    assert f1_estimate_error(estimated_f1=0.9, f1=0.6) == pytest.approx(0.3)
+    assert f1_estimate_error(estimated_f1=0.5, f1=0.75) == pytest.approx(-0.25)
+    assert f1_estimate_error(estimated_f1=None, f1=0.6) is None
+    assert f1_estimate_error(estimated_f1=0.9, f1=None) is None
+
+
+@pytest.mark.parametrize(
+    ("f1", "estimated_f1", "before", "stood"),
+    [(None, 0.8, False, True), (0.7, 0.8, False, False), (0.7, 0.8, True, True), (None, None, False, False)],
+    ids=["estimate-only", "labelled-at-once", "labelled-later", "nothing-to-stand"],
+)
+def test_an_estimate_stood_when_quality_rested_on_it_now_or_at_an_earlier_evaluation(
+    f1: float | None, estimated_f1: float | None, before: bool, stood: bool
+) -> None:
+    from batch_monitor.core.evaluation import estimate_stood
+
+    assert estimate_stood(f1=f1, estimated_f1=estimated_f1, before=before) is stood

@@ -45,6 +45,7 @@ def test_panels_plot_the_metric_types_the_monitor_stores() -> None:
         "Precision",
         "Recall",
         "Accuracy",
+        "MeanValue",
     }
     assert all(panel.plot_params["plot_type"] == "line" for panel in monitor_panels())
 

@@ -52,6 +52,7 @@ V1_LAYOUT = (
     ("age", int),
     ("customer_value", float),
     ("label", None),
+    ("customer_id", None),  # optional: a record without one ends at the label
 )
 # Postgres's name of the type each SQLAlchemy feature column compiles to.
 PG_TYPE_NAMES = {"INTEGER": "int4", "FLOAT": "float8"}

@@ -22,7 +22,8 @@ def test_round_trip_keeps_every_field() -> None:
 def test_encoding_is_compact() -> None:
     payload = encode(customer_record(row=123456))
     assert len(payload) < 100
-    assert len(WIRE_V1_FIELDS) == 18
+    assert len(WIRE_V1_FIELDS) == 19
+    assert payload.endswith(b",0]")  # without a customer id the record ends at its label, as before ids existed
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,105 @@
+"""What the live promotion reads from and writes to the MLflow registry: aliases, the gate, decision tags.
+
+The decision is written on the challenger's version before any alias moves, so a check interrupted between
+the two finds it there and finishes the ledger row from it instead of judging again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from batch_monitor.retraining.live_promotion import F1_FORMAT, LiveDecision, LiveVerdict
+from churn_common.settings import Settings
+from training import Gate, move_alias
+
+if TYPE_CHECKING:  # imported where it is used: `import mlflow` costs about a second
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+TAG_PREFIX = "live_promotion"
+DECISION_TAG = f"{TAG_PREFIX}.decision"
+WINDOWS_TAG = f"{TAG_PREFIX}.windows"
+CHAMPION_F1_TAG = f"{TAG_PREFIX}.champion_f1"
+CHALLENGER_F1_TAG = f"{TAG_PREFIX}.challenger_f1"
+SERVING_VERSION_TAG = f"{TAG_PREFIX}.serving_version"
+REASON_TAG = f"{TAG_PREFIX}.reason"
+DECIDED_AT_TAG = f"{TAG_PREFIX}.decided_at"
+# MLflow refuses longer tag values (its limit is 5,000 characters on every backend store).
+MAX_TAG_CHARS = 5000
+# Where the training runs log the holdout figures the gate reads (training.model.log_model_version).
+HOLDOUT_METRIC_PREFIX = "holdout_"
+GATE_METRICS = ("f1", "precision", "recall", "accuracy")
+
+
+@dataclass(frozen=True, slots=True)
+class Aliases:
+    serving: str
+    challenger: str | None
+
+
+def current_aliases(client: MlflowClient, *, settings: Settings) -> Aliases:
+    """Both aliases from one registry read, so they are seen as they were at one moment."""
+    aliases = client.get_registered_model(settings.model_name).aliases
+    challenger = aliases.get(settings.challenger_alias)
+    return Aliases(str(aliases[settings.model_alias]), None if challenger is None else str(challenger))
+
+
+def gate_failures(client: MlflowClient, *, model_name: str, version: str, gate: Gate) -> list[str]:
+    """The gate on the holdout figures the version's run logged; a version without them (registered by hand
+    from elsewhere) cannot show that it passes."""
+    run_id = client.get_model_version(model_name, version).run_id
+    if not run_id:
+        return ["no training run to read holdout figures from"]
+    metrics = client.get_run(run_id).data.metrics
+    missing = [name for name in GATE_METRICS if f"{HOLDOUT_METRIC_PREFIX}{name}" not in metrics]
+    if missing:
+        return [f"its run logged no holdout {', '.join(missing)}"]
+    return gate.failures({name: float(metrics[f"{HOLDOUT_METRIC_PREFIX}{name}"]) for name in GATE_METRICS})
+
+
+def decision_tags(decision: LiveDecision, *, status: str, decided_at: datetime) -> dict[str, str]:
+    def figures(values: list[float | None]) -> str:
+        return ",".join("" if v is None else format(v, F1_FORMAT) for v in values)
+
+    return {
+        DECISION_TAG: status,
+        WINDOWS_TAG: ",".join(w.window.start.isoformat() for w in decision.windows),
+        CHAMPION_F1_TAG: figures([w.f1 for w in decision.windows]),
+        CHALLENGER_F1_TAG: figures([w.challenger_f1 for w in decision.windows]),
+        SERVING_VERSION_TAG: decision.serving_version,
+        REASON_TAG: decision.reason[:MAX_TAG_CHARS],
+        DECIDED_AT_TAG: decided_at.isoformat(),
+    }
+
+
+def recorded_decision(client: MlflowClient, *, model_name: str, version: str) -> Mapping[str, str]:
+    """The live promotion tags of a version (empty when none was decided on it)."""
+    tags = dict(client.get_model_version(model_name, version).tags)
+    return {key: value for key, value in tags.items() if key.startswith(f"{TAG_PREFIX}.")}
+
+
+def apply_decision(client: MlflowClient, decision: LiveDecision, *, status: str, settings: Settings) -> None:
+    """Tags first, then the aliases: a promoted challenger takes the serving alias; either way it leaves the
+    challenger alias, so the scorer stops shadow-scoring it."""
+    if not decision.final:
+        raise ValueError(f"only a final decision moves aliases, not {decision.verdict}")
+    name, version = settings.model_name, decision.challenger_version
+    for key, value in decision_tags(decision, status=status, decided_at=datetime.now(tz=UTC)).items():
+        client.set_model_version_tag(name, version, key, value)
+    if decision.verdict is LiveVerdict.PROMOTE:
+        move_alias(client, model_name=name, alias=settings.model_alias, version=version, settings=settings)
+    remove_challenger_alias(client, version=version, settings=settings)
+
+
+def remove_challenger_alias(client: MlflowClient, *, version: str, settings: Settings) -> None:
+    """Removes the challenger alias only while it still names ``version`` (it may have moved on)."""
+    named = client.get_registered_model(settings.model_name).aliases.get(settings.challenger_alias)
+    if named is None or str(named) != version:
+        return
+    client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
+    log.info("alias %s removed from %s v%s", settings.challenger_alias, settings.model_name, version)
