@@ -34,7 +34,7 @@ from batch_monitor.alerting import (
     publish_unsent,
 )
 from batch_monitor.alerting.messages import Recovery, crossing_alerts, merge_alerts, message_for
-from batch_monitor.alerting.rules import window_verdicts
+from batch_monitor.alerting.rules import judged_kinds, window_verdicts
 from batch_monitor.core import Thresholds, Window, WindowResult, as_utc
 from batch_monitor.early_warning.detector import run_detector
 from batch_monitor.evaluation.reference import load_reference
@@ -256,8 +256,9 @@ def evaluate_pending_window(pending: PendingWindow, config: MonitorConfig) -> Ev
                 window=pending.window,
                 model_version=version,
             )
-        add_evaluation_to_workspace(evaluation)
-        judged.append((judge(evaluation, config.thresholds), report_uri))
+        judgement = judge(evaluation, config.thresholds)
+        add_evaluation_to_workspace(evaluation, crossed=judged_kinds(judgement))
+        judged.append((judgement, report_uri))
     recorded = _record_alerts(
         engine,
         window=pending.window,

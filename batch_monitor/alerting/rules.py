@@ -112,6 +112,15 @@ def judge(evaluation: WindowEvaluation, thresholds: Thresholds) -> Judgement:
     return Judgement(evaluation, thresholds, verdicts)
 
 
+def judged_kinds(judgement: Judgement) -> dict[str, bool]:
+    """Per kind judged (crossed or clear, not unknown): whether its line was crossed."""
+    return {
+        str(kind): verdict is Verdict.CROSSED
+        for kind, verdict in judgement.verdicts.items()
+        if verdict is not Verdict.UNKNOWN
+    }
+
+
 def window_verdicts(judgements: Sequence[Judgement]) -> dict[AlertKind, Verdict]:
     """One verdict per kind for a window over its model versions (see :func:`merge_verdicts`)."""
     return {kind: merge_verdicts([j.verdicts[kind] for j in judgements]) for kind in WINDOW_KINDS}

@@ -5,7 +5,8 @@ Each panel names metrics exactly as the monitor's runs store them (:mod:`batch_m
 churn probability, and the classification preset's ``F1Score``, ``Precision``, ``Recall`` and ``Accuracy``;
 label coverage, realised against estimated F1, the estimate's error and the challenger's figures come from
 the window's figures run (:mod:`batch_monitor.reports.window_figures`), one ``MeanValue`` per figure.
-Alerts are not plotted: the runs carry no tests, and the alert ledger lives in the database, not in them.
+Alerts per window are the window's verdicts (1 crossed, 0 clear) from the same figures run; whether a
+crossing was e-mailed or held back is the alert ledger's, in the database.
 
 Panels and their tab have ids derived from their titles, and :func:`ensure_dashboard` replaces the monitor's
 panels in place, so every monitor run may call it and the dashboard never grows copies; panels someone
@@ -20,7 +21,8 @@ from typing import Any
 from evidently.sdk.models import DashboardModel, DashboardPanelPlot, DashboardTabModel, PanelMetric
 from evidently.sdk.panels import line_plot_panel
 
-from batch_monitor.reports.window_figures import FIGURES_METRIC
+from batch_monitor.alerting.rules import WINDOW_KINDS
+from batch_monitor.reports.window_figures import ALERT_PREFIX, FIGURES_METRIC
 from churn_common.registry import PROBABILITY_COLUMN
 
 # Namespace of the panel and tab ids (any fixed UUID; changing it would leave the old panels beside new ones).
@@ -32,12 +34,14 @@ QUALITY_TITLE = "Classification quality per window (labelled windows)"
 LABELS_TITLE = "Label coverage, realised and estimated F1 per window"
 ESTIMATE_ERROR_TITLE = "Estimate error per window (estimated minus realised F1)"
 CHALLENGER_TITLE = "Champion vs challenger per window (shadow-scored records)"
+ALERTS_TITLE = "Alerts per window (1: the kind's line was crossed)"
 PANEL_TITLES: tuple[str, ...] = (
     DRIFT_SHARE_TITLE,
     QUALITY_TITLE,
     LABELS_TITLE,
     ESTIMATE_ERROR_TITLE,
     CHALLENGER_TITLE,
+    ALERTS_TITLE,
     COLUMN_DRIFT_TITLE,
 )
 HALF, FULL = "half", "full"
@@ -95,8 +99,9 @@ def monitor_panels() -> list[DashboardPanelPlot]:
                 _figure("challenger estimated F1", "challenger_estimated_f1"),
                 _figure("agreement", "agreement"),
             ],
-            size=FULL,
+            size=HALF,
         ),
+        _panel(ALERTS_TITLE, [_figure(str(kind), f"{ALERT_PREFIX}{kind}") for kind in WINDOW_KINDS], size=HALF),
         _panel(
             COLUMN_DRIFT_TITLE,
             [

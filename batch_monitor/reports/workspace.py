@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +132,11 @@ def _stored_runs(store: Any, project_id: uuid.UUID) -> set[str]:
         return set()
 
 
-def add_evaluation_to_workspace(evaluation: WindowEvaluation, *, settings: Settings | None = None) -> list[str]:
+def add_evaluation_to_workspace(
+    evaluation: WindowEvaluation, *, crossed: Mapping[str, bool] | None = None, settings: Settings | None = None
+) -> list[str]:
     """The monitor's hook: a window evaluation's runs and figures into the configured workspace (nothing for
-    a window that was not tested)."""
+    a window that was not tested); ``crossed``: the window's alert verdicts (kind: crossed or clear)."""
     from batch_monitor.reports.window_figures import figures_run
 
     if not evaluation.snapshots:
@@ -146,7 +148,7 @@ def add_evaluation_to_workspace(evaluation: WindowEvaluation, *, settings: Setti
         project_name=settings.evidently_project,
         window=evaluation.window,
         model_version=evaluation.model_version,
-        figures=figures_run(evaluation),
+        figures=figures_run(evaluation, crossed=crossed),
     )
 
 

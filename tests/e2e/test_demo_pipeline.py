@@ -20,6 +20,7 @@ from sklearn.metrics import f1_score
 from sqlalchemy import create_engine, select
 
 from batch_monitor.reports.dashboard import (
+    ALERTS_TITLE,
     CHALLENGER_TITLE,
     COLUMN_DRIFT_TITLE,
     DRIFT_SHARE_TITLE,
@@ -170,7 +171,7 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
 SCREENSHOTS_ENV = "UI_SCREENSHOTS_DIR"
 EVIDENTLY_SCREENSHOT = "evidently-dashboard.png"
 PREFECT_SCREENSHOT = "prefect-runs.png"
-EVIDENTLY_SCREENSHOT_SIZE = (1400, 1250)
+EVIDENTLY_SCREENSHOT_SIZE = (1400, 2200)
 UI_START_TIMEOUT_SECONDS = 120
 DEMO_WINDOWS = 3  # the first run's two files and the second run's new one
 PREFECT_UI_VERSION = "v2"  # the UI the server's root redirects a browser to
@@ -244,6 +245,9 @@ def test_prefect_and_evidently_uis_show_the_demo_run(env, tmp_path: Path, demo_s
         error = panels[ESTIMATE_ERROR_TITLE]
         assert (error.lines, error.points) == (1, DEMO_WINDOWS)
         assert {"champion F1", "champion estimated F1"} <= set(panels[CHALLENGER_TITLE].legend)
+        alerts = panels[ALERTS_TITLE]
+        assert sorted(alerts.legend) == sorted(["data_drift", "prediction_drift", "quality", "estimate_error"])
+        assert alerts.points >= 3 * DEMO_WINDOWS
         columns = panels[COLUMN_DRIFT_TITLE]
         assert sorted(columns.legend) == sorted([*FEATURE_COLUMNS, "churn_probability"])
         assert (columns.lines, columns.points) == (len(FEATURE_COLUMNS) + 1, (len(FEATURE_COLUMNS) + 1) * DEMO_WINDOWS)

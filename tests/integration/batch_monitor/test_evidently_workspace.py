@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from batch_monitor.alerting.rules import WINDOW_KINDS, AlertKind
 from batch_monitor.evaluation.drift import evaluate_window
 from batch_monitor.flow import monitor_windows
 from batch_monitor.reports.dashboard import PANEL_TITLES
@@ -55,6 +56,12 @@ def test_a_monitor_run_puts_each_window_into_the_workspace(monitor_env, env, bat
         assert run.timestamp.replace(tzinfo=None) == window.start.replace(tzinfo=None)
         assert f"model_version={evaluated.model_version}" in run.tags
         assert run.metric_results  # the computed metrics, not an empty shell
+    # AND its figures run holds the window's alert verdicts: 1 for each kind alerted on
+    [figures] = [run for run in runs if run.name.endswith("(figures)")]
+    values = {r.display_name.split("'")[1]: float(r.value) for r in figures.metric_results.values()}
+    verdicts = {name.removeprefix("alert_"): value for name, value in values.items() if name.startswith("alert_")}
+    assert {kind for kind, value in verdicts.items() if value == 1.0} == set(evaluated.alerts)
+    assert verdicts.keys() >= {"data_drift", "quality"}
     # AND the drift result in the workspace is the one the monitor stored
     shares = [float(r.share.value) for run in runs for r in run.metric_results.values() if hasattr(r, "share")]
     assert any(share == pytest.approx(evaluated.drift_share) for share in shares)
@@ -84,8 +91,10 @@ def filled_workspace(env, tmp_path, base_rows, serving_model, batch) -> Path:  #
         agreement=0.93,
     )
     # A second write of the same window replaces its runs rather than adding copies.
-    first = add_evaluation_to_workspace(evaluation)
-    assert add_evaluation_to_workspace(evaluation) == first
+    # Every kind judged, so the alerts panel has a value for each.
+    crossed = {str(kind): kind is AlertKind.DATA_DRIFT for kind in WINDOW_KINDS}
+    first = add_evaluation_to_workspace(evaluation, crossed=crossed)
+    assert add_evaluation_to_workspace(evaluation, crossed=crossed) == first
     return workspace
 
 
