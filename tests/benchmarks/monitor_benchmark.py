@@ -95,6 +95,10 @@ def scored_window(n_rows: int, *, index: int, base: pd.DataFrame, model: Any) ->
     )
     for column in FEATURE_COLUMNS:
         out[column] = frame[column].to_numpy()
+    # Columns a window of the serving version alone leaves empty (no shadow-scored challenger, no customer ids).
+    for column in predictions.columns:
+        if column.name not in out and column.nullable:
+            out[column.name] = None
     return out[[c.name for c in predictions.columns]]
 
 
