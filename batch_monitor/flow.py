@@ -324,7 +324,11 @@ def monitor_windows(
         lateness_seconds=settings.window_lateness_seconds if lateness_seconds is None else lateness_seconds,
         cooldown_seconds=settings.alert_cooldown_seconds,
         grafana_url=settings.grafana_url,
-        evidently_dashboard_url=None if settings.grafana_url else project_dashboard_url(settings),
+        evidently_dashboard_url=(
+            project_dashboard_url(settings)
+            if settings.evidently_workspace_enabled and not settings.grafana_url
+            else None
+        ),
         min_label_coverage=settings.min_label_coverage,
         labels_prefix=settings.labels_prefix,
         retention_days=settings.predictions_retention_days,

@@ -40,6 +40,8 @@ _TEST_ENV = {
     # Idle OpenMP threads sleep instead of spinning: with parallel workers on few cores, spinning threads took
     # the CPU from the thread with work (an XGBoost fit 0.2 s alone, up to 4 s beside a busy core).
     "OMP_WAIT_POLICY": "PASSIVE",
+    # As deployed on AWS: tests of the workspace, its UI and the demo's views turn it on for themselves.
+    "EVIDENTLY_WORKSPACE_ENABLED": "false",
     # Ports of the session's own: parallel workers each start local stacks, which refuse a busy port.
     "LOCAL_AWS_PORT": str(free_port()),
     "LOCAL_PREFECT_PORT": str(free_port()),

@@ -136,12 +136,13 @@ def add_evaluation_to_workspace(
     evaluation: WindowEvaluation, *, crossed: Mapping[str, bool] | None = None, settings: Settings | None = None
 ) -> list[str]:
     """The monitor's hook: a window evaluation's runs and figures into the configured workspace (nothing for
-    a window that was not tested); ``crossed``: the window's alert verdicts (kind: crossed or clear)."""
+    a window that was not tested, or with ``EVIDENTLY_WORKSPACE_ENABLED`` off); ``crossed``: the window's alert
+    verdicts (kind: crossed or clear)."""
     from batch_monitor.reports.window_figures import figures_run
 
-    if not evaluation.snapshots:
-        return []
     settings = settings or get_settings()
+    if not evaluation.snapshots or not settings.evidently_workspace_enabled:
+        return []
     return add_to_workspace(
         evaluation.snapshots,
         workspace=settings.resolved_evidently_workspace,

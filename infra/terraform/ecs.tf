@@ -42,6 +42,8 @@ locals {
     RETRAIN_MIN_ROWS           = tostring(var.monitor_settings.retrain_min_rows)
     # Alert e-mails link the dashboard behind the load balancer.
     GRAFANA_URL = "https://${var.public_hostname}"
+    # Nobody serves an Evidently workspace on the task's disk: the HTML report in S3 is each window's record.
+    EVIDENTLY_WORKSPACE_ENABLED = "false"
   }
 
   # Read through the listeners, so that services are created after their target group is attached.

@@ -99,6 +99,7 @@ def test_demo_scores_every_row_and_alerts_on_drift_only(
         LOCAL_AWS_PORT=str(free_port()),
         LOCAL_PREFECT_PORT=str(free_port()),
         DATABASE_URL=postgres_url,
+        EVIDENTLY_WORKSPACE_ENABLED="true",
         MONITOR_WINDOW_SECONDS="6",
         MONITOR_LATENESS_SECONDS="1",
         MONITOR_SCHEDULE_SECONDS="3",

@@ -18,7 +18,7 @@ from batch_monitor.reports.dashboard import PANEL_TITLES
 from batch_monitor.reports.workspace import add_evaluation_to_workspace, ui_command
 from churn_common.settings import get_settings
 from tests.conftest import free_port
-from tests.integration.batch_monitor.conftest import closed_after, scored_rows, window_at
+from tests.integration.batch_monitor.conftest import closed_after, outbox_messages, scored_rows, window_at
 from tests.local_servers import served
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def workspace_runs(path: Path, project_name: str) -> tuple[Any, list[Any]]:
 def test_a_monitor_run_puts_each_window_into_the_workspace(monitor_env, env, batch, put_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a workspace folder of this test and a labelled window
     workspace = tmp_path / "evidently"
-    env(EVIDENTLY_WORKSPACE=str(workspace), EVIDENTLY_PROJECT="churn-test")
+    env(EVIDENTLY_WORKSPACE=str(workspace), EVIDENTLY_PROJECT="churn-test", EVIDENTLY_WORKSPACE_ENABLED="true")
     window = window_at(0)
     put_window(batch(n_rows=300, seed=21), window=window)
 
@@ -67,13 +67,38 @@ def test_a_monitor_run_puts_each_window_into_the_workspace(monitor_env, env, bat
     assert any(share == pytest.approx(evaluated.drift_share) for share in shares)
 
 
+@pytest.mark.usefixtures("prefect_server")
+def test_with_the_workspace_off_a_monitor_run_writes_none_and_e_mails_link_no_evidently_dashboard(  # type: ignore[no-untyped-def]
+    monitor_env, env, batch, put_window, tmp_path
+) -> None:
+    # GIVEN the workspace switched off, as on AWS, no Grafana, and a strongly drifted labelled window
+    workspace = tmp_path / "evidently"
+    env(EVIDENTLY_WORKSPACE=str(workspace), EVIDENTLY_WORKSPACE_ENABLED="false", GRAFANA_URL="")
+    window = window_at(0)
+    put_window(batch(n_rows=300, seed=22, drifted=True), window=window)
+    # WHEN the monitor evaluates it
+    [evaluated] = monitor_windows(now=closed_after(window)).windows
+    # THEN the window is judged and alerted on as ever, but no workspace folder is written
+    assert "data_drift" in evaluated.alerts
+    assert not workspace.exists()
+    # AND its e-mail names the report but no dashboard: there is no Evidently UI to point at
+    [body] = [text for subject, text in outbox_messages(monitor_env.alerts_outbox_url) if "Data drift" in subject]
+    assert "Report: s3://" in body
+    assert "Dashboard:" not in body
+
+
 @pytest.fixture
 def filled_workspace(env, tmp_path, base_rows, serving_model, batch) -> Path:  # type: ignore[no-untyped-def]
     """A workspace holding one evaluated window, written by the monitor's hook."""
     import pandas as pd
 
     workspace = tmp_path / "evidently"
-    env(EVIDENTLY_WORKSPACE=str(workspace), EVIDENTLY_PROJECT="churn-ui-test", LOCAL_STATE_DIR=str(tmp_path))
+    env(
+        EVIDENTLY_WORKSPACE=str(workspace),
+        EVIDENTLY_PROJECT="churn-ui-test",
+        LOCAL_STATE_DIR=str(tmp_path),
+        EVIDENTLY_WORKSPACE_ENABLED="true",
+    )
     window = window_at(3)
     current = pd.DataFrame(scored_rows(batch(n_rows=200, seed=31), model=serving_model, window=window))
     reference = base_rows.rename(columns={"churn": "label"}).assign(
