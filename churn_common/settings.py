@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     challenger_alias: str = Field("challenger", alias="CHALLENGER_ALIAS")
     promotion_live_windows: int = Field(DEFAULT_PROMOTION_LIVE_WINDOWS, alias="PROMOTION_LIVE_WINDOWS", ge=0)
     evidently_workspace: Path | None = Field(None, alias="EVIDENTLY_WORKSPACE")
-    # Off where nobody serves the workspace (a container's disk on AWS): each window's runs cost a second there.
+    # Off where nobody serves the workspace (a container's disk on AWS): writing it there is work for nothing.
     evidently_workspace_enabled: bool = Field(True, alias="EVIDENTLY_WORKSPACE_ENABLED")
     evidently_project: str = Field("churn-monitoring", alias="EVIDENTLY_PROJECT")
     evidently_ui_port: int = Field(8000, alias="EVIDENTLY_UI_PORT")
