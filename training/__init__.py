@@ -4,6 +4,7 @@ from churn_common.public_api import lazy_exports
 
 _EXPORTS = {
     "Gate": "training.evaluate",
+    "HOLDOUT_METRIC_PREFIX": "training.model",
     "alias_history": "training.aliases",
     "ensure_model": "training.train",
     "fit_model": "training.model",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from churn_common.schema import DECISION_THRESHOLD as DEFAULT_DECISION_THRESHOLD
+
+if TYPE_CHECKING:
+    from churn_common.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,14 +23,26 @@ class Gate:
     min_recall: float = 0.70
     min_accuracy: float = 0.70
 
-    def failures(self, metrics: dict[str, float]) -> list[str]:
-        limits = {
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gate:
+        """The gate of the alerts' minimums (``MIN_*``), which every served version passes."""
+        return cls(settings.min_f1, settings.min_precision, settings.min_recall, settings.min_accuracy)
+
+    def limits(self) -> dict[str, float]:
+        """The minimum of each gated metric, by the metric's name."""
+        return {
             "f1": self.min_f1,
             "precision": self.min_precision,
             "recall": self.min_recall,
             "accuracy": self.min_accuracy,
         }
-        return [f"{name} {metrics[name]:.3f} < {limit:.2f}" for name, limit in limits.items() if metrics[name] < limit]
+
+    def failures(self, metrics: dict[str, float]) -> list[str]:
+        return [
+            f"{name} {metrics[name]:.3f} < {limit:.2f}"
+            for name, limit in self.limits().items()
+            if metrics[name] < limit
+        ]
 
 
 def classification_metrics(

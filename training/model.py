@@ -34,6 +34,8 @@ from training.evaluate import DEFAULT_DECISION_THRESHOLD, classification_metrics
 
 HOLDOUT_FRACTION = 0.25
 RANDOM_SEED = 42
+# Prefix of the holdout figures each registered version's run logs (what the promotion gate reads back).
+HOLDOUT_METRIC_PREFIX = "holdout_"
 # XGBClassifier's keyword arguments.
 ModelParams = Mapping[str, float | int | str]
 # The fixed parameters: what every model is trained with unless a search (training/tuning.py) chose others.
@@ -126,7 +128,7 @@ def log_model_version(
                 "threshold": DEFAULT_DECISION_THRESHOLD,
             }
         )
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        mlflow.log_metrics({f"{HOLDOUT_METRIC_PREFIX}{k}": v for k, v in metrics.items()})
         if extra_metrics:
             mlflow.log_metrics(dict(extra_metrics))
         example = feature_matrix(holdout.head(5))

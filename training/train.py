@@ -55,7 +55,7 @@ def _train_and_register(*, settings: Settings, data_path: Path | None, gate: Gat
     import mlflow
     from mlflow import MlflowClient
 
-    gate = gate or Gate(settings.min_f1, settings.min_precision, settings.min_recall, settings.min_accuracy)
+    gate = gate or Gate.from_settings(settings)
     if data_path is None:
         data_path, data_source = locate_training_data(settings)
     else:

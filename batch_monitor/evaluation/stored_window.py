@@ -30,7 +30,7 @@ from batch_monitor.evaluation.drift import DEFAULT_DRIFT_SHARE_THRESHOLD, DEFAUL
 from batch_monitor.evaluation.performance_estimation import estimate_challenger_f1, estimate_window_quality
 from batch_monitor.window_data.challenger_counts import challenger_groups
 from batch_monitor.window_data.reading import SAMPLE_ROWS, read_window
-from batch_monitor.window_data.store import estimates_that_stood
+from batch_monitor.window_data.store import estimate_stood_before
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def evaluate_stored_window(
         return evaluation
     estimated = estimate_window_quality(data.rows, reference_rows)
     evaluation = replace(evaluation, **{f"{ESTIMATED_PREFIX}{name}": value for name, value in estimated.items()})
-    stood_before = estimates_that_stood(engine, window).get(model_version, False)
+    stood_before = estimate_stood_before(engine, window=window, model_version=model_version)
     evaluation = replace(
         evaluation,
         estimate_error=f1_estimate_error(estimated_f1=evaluation.estimated_f1, f1=evaluation.f1),

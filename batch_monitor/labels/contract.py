@@ -41,6 +41,14 @@ class LabelStatus(StrEnum):
     REJECTED = "rejected"
 
 
+def _id_text(value: object, *, name: str) -> str | None:
+    """An id cell as text, ``None`` when blank; bytes that were not UTF-8 would never match a stored id."""
+    text = str(value or "").strip()
+    if "\ufffd" in text:
+        raise ValueError(f"{name} holds bytes that are not UTF-8")
+    return text or None
+
+
 class LabelRow(BaseModel):
     """One valid row of a label file: the boundary between the producer of labels and the database."""
 
@@ -55,41 +63,29 @@ class LabelRow(BaseModel):
     @classmethod
     def _names_a_record(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            given = [name for name in ID_COLUMNS if name in values]
-            if given and not any(str(values[name] or "").strip() for name in given):
+            given = [name for name in ID_COLUMNS if name in values] or list(ID_COLUMNS)
+            if not any(str(values.get(name) or "").strip() for name in given):
                 raise ValueError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} empty")
         return values
 
     @field_validator("record_id", mode="before")
     @classmethod
     def _record_id(cls, value: object) -> object:
-        text = str(value or "").strip()
-        if not text:
-            return None
-        if len(text) > MAX_RECORD_ID_CHARS:
+        text = _id_text(value, name="record_id")
+        if text is not None and len(text) > MAX_RECORD_ID_CHARS:
             raise ValueError(f"record_id is longer than {MAX_RECORD_ID_CHARS} characters")
-        if "\ufffd" in text:
-            raise ValueError("record_id holds bytes that are not UTF-8")
         return text
 
     @field_validator("customer_id", mode="before")
     @classmethod
     def _customer_id(cls, value: object) -> object:
-        text = str(value or "").strip()
-        if not text:
+        text = _id_text(value, name="customer_id")
+        if text is None:
             return None
-        if "\ufffd" in text:
-            raise ValueError("customer_id holds bytes that are not UTF-8")
         try:
             return _CUSTOMER_ID.validate_python(text)
         except ValidationError as error:
             raise ValueError(_reason(error)) from None
-
-    @model_validator(mode="after")
-    def _has_an_id(self) -> LabelRow:
-        if self.record_id is None and self.customer_id is None:
-            raise ValueError("the row names neither a record_id nor a customer_id")
-        return self
 
     @field_validator("churned", mode="before")
     @classmethod

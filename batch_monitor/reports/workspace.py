@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_monitor.core import Window, WindowEvaluation
+from batch_monitor.reports.window_figures import figures_run
 from churn_common.settings import EVIDENTLY_UI_HOST, Settings, get_settings
 
 HTML_CONTENT_TYPE = "text/html"
@@ -138,8 +139,6 @@ def add_evaluation_to_workspace(
     """The monitor's hook: a window evaluation's runs and figures into the configured workspace (nothing for
     a window that was not tested, or with ``EVIDENTLY_WORKSPACE_ENABLED`` off); ``crossed``: the window's alert
     verdicts (kind: crossed or clear)."""
-    from batch_monitor.reports.window_figures import figures_run
-
     settings = settings or get_settings()
     if not evaluation.snapshots or not settings.evidently_workspace_enabled:
         return []

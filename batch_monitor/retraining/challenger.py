@@ -86,7 +86,7 @@ def _train_challenger(
     challenger = fit_model(train)
     challenger_metrics = holdout_metrics(challenger, holdout)
     serving_metrics = holdout_metrics(load_version(settings.model_name, serving_version), holdout)
-    gate = Gate(settings.min_f1, settings.min_precision, settings.min_recall, settings.min_accuracy)
+    gate = Gate.from_settings(settings)
     promotion = decide_promotion(challenger_metrics, serving_metrics, gate_failures=gate.failures(challenger_metrics))
     logged = log_model_version(
         model=challenger,

@@ -76,7 +76,7 @@ def _judge(engine: Engine, client: MlflowClient, *, settings: Settings) -> LiveC
         if tags.get(DECISION_TAG) == RunStatus.PROMOTED:
             remove_challenger_alias(client, version=challenger, settings=settings)
         return LiveCheck(None, closed=closed)
-    gate = Gate(settings.min_f1, settings.min_precision, settings.min_recall, settings.min_accuracy)
+    gate = Gate.from_settings(settings)
     decision = decide_live_promotion(
         live_windows(engine, serving_version=aliases.serving, challenger_version=challenger),
         serving_version=aliases.serving,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from batch_monitor.retraining.live_promotion import F1_FORMAT, LiveDecision, LiveVerdict
 from churn_common.settings import Settings
-from training import Gate, move_alias
+from training import HOLDOUT_METRIC_PREFIX, Gate, move_alias
 
 if TYPE_CHECKING:  # imported where it is used: `import mlflow` costs about a second
     from mlflow import MlflowClient
@@ -31,9 +31,6 @@ REASON_TAG = f"{TAG_PREFIX}.reason"
 DECIDED_AT_TAG = f"{TAG_PREFIX}.decided_at"
 # MLflow refuses longer tag values (its limit is 5,000 characters on every backend store).
 MAX_TAG_CHARS = 5000
-# Where the training runs log the holdout figures the gate reads (training.model.log_model_version).
-HOLDOUT_METRIC_PREFIX = "holdout_"
-GATE_METRICS = ("f1", "precision", "recall", "accuracy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +53,11 @@ def gate_failures(client: MlflowClient, *, model_name: str, version: str, gate: 
     if not run_id:
         return ["no training run to read holdout figures from"]
     metrics = client.get_run(run_id).data.metrics
-    missing = [name for name in GATE_METRICS if f"{HOLDOUT_METRIC_PREFIX}{name}" not in metrics]
+    gated = list(gate.limits())
+    missing = [name for name in gated if f"{HOLDOUT_METRIC_PREFIX}{name}" not in metrics]
     if missing:
         return [f"its run logged no holdout {', '.join(missing)}"]
-    return gate.failures({name: float(metrics[f"{HOLDOUT_METRIC_PREFIX}{name}"]) for name in GATE_METRICS})
+    return gate.failures({name: float(metrics[f"{HOLDOUT_METRIC_PREFIX}{name}"]) for name in gated})
 
 
 def decision_tags(decision: LiveDecision, *, status: str, decided_at: datetime) -> dict[str, str]:

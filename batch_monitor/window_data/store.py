@@ -93,21 +93,15 @@ def window_row(result: WindowResult, *, evaluated_at: datetime) -> dict[str, Any
     return {**result.row(), "evaluated_at": evaluated_at}
 
 
-def estimates_that_stood(engine: Engine, window: Window) -> dict[str, bool]:
-    """Per model version stored for ``window``: whether its quality rested on the estimate at an evaluation
-    so far (a stored evaluation without realised F1, or one that said so)."""
+def estimate_stood_before(engine: Engine, *, window: Window, model_version: str) -> bool:
+    """Whether the stored evaluation of ``window`` and ``model_version`` (if any) rested on the estimate, or
+    said an earlier one did."""
     query = select(
-        monitoring_windows.c.model_version,
-        monitoring_windows.c.estimate_stood,
-        monitoring_windows.c.f1,
-        monitoring_windows.c.estimated_f1,
-    ).where(monitoring_windows.c.window_start == window.start)
+        monitoring_windows.c.estimate_stood, monitoring_windows.c.f1, monitoring_windows.c.estimated_f1
+    ).where(monitoring_windows.c.window_start == window.start, monitoring_windows.c.model_version == model_version)
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return {
-        str(version): estimate_stood(f1=f1, estimated_f1=estimated, before=bool(stood))
-        for version, stood, f1, estimated in rows
-    }
+        row = connection.execute(query).one_or_none()
+    return row is not None and estimate_stood(f1=row.f1, estimated_f1=row.estimated_f1, before=bool(row.estimate_stood))
 
 
 def store_evaluation(

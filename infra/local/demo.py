@@ -199,9 +199,13 @@ def drop_labels_later(dropped: DroppedFile, *, engine: Engine, progress: Progres
     task = progress.add_task(f"{dropped.name}: {len(labels)} labels dropped, monitor joining them", total=1)
     deadline = time.monotonic() + MONITOR_TIMEOUT_SECONDS
     trigger_at = time.monotonic() + MONITOR_TRIGGER_AFTER_SECONDS
-    while not (after := _window_figures(engine, dropped.window.start)) or any(
-        (w.label_coverage or 0.0) == (b.label_coverage or 0.0) for w, b in zip(after, before, strict=False)
-    ):
+    unlabelled = {w.model_version: w.label_coverage for w in before}
+
+    def joined(after: list[WindowSummary]) -> bool:
+        """Every version of the window evaluated again with more labels than before."""
+        return bool(after) and all((w.label_coverage or 0.0) > (unlabelled.get(w.model_version) or 0.0) for w in after)
+
+    while not joined(after := _window_figures(engine, dropped.window.start)):
         if time.monotonic() > trigger_at:
             _trigger_monitor(progress, task)
             trigger_at = float("inf")
@@ -387,11 +391,14 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     if summary.windows:
         console.print(windows)
     for late in summary.labels_later:
-        for before, after in zip(late.before, late.after, strict=False):
-            coverage = f"{before.label_coverage or 0.0:.0%} -> {after.label_coverage or 0.0:.0%}"
+        before_by_version = {b.model_version: b for b in late.before}
+        for after in late.after:
+            before = before_by_version.get(after.model_version)
+            was_covered, had_f1 = (0.0, None) if before is None else (before.label_coverage or 0.0, before.f1)
+            coverage = f"{was_covered:.0%} -> {after.label_coverage or 0.0:.0%}"
             console.print(
                 f"labels later for {late.file} ({late.labels} labels), window {after.start:%H:%M:%S}"
-                f" v{after.model_version}: coverage {coverage}, F1 {fmt(before.f1)} -> {fmt(after.f1)}"
+                f" v{after.model_version}: coverage {coverage}, F1 {fmt(had_f1)} -> {fmt(after.f1)}"
                 f" (estimated {fmt(after.estimated_f1)}, error {fmt(after.estimate_error)})"
             )
     for a in summary.alerts:
