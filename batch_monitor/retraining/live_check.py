@@ -27,7 +27,6 @@ from batch_monitor.retraining.live_registry import (
     current_aliases,
     gate_failures,
     recorded_decision,
-    remove_challenger_alias,
 )
 from churn_common.database import get_engine
 from churn_common.mlflow_credentials import mlflow_errors_redacted
@@ -68,13 +67,7 @@ def _judge(engine: Engine, client: MlflowClient, *, settings: Settings) -> LiveC
     aliases = current_aliases(client, settings=settings)
     closed = _close_stale(engine, client, aliases=aliases, settings=settings)
     challenger = aliases.challenger
-    if challenger is None:
-        return LiveCheck(None, closed=closed)
-    if challenger == aliases.serving:
-        # A promotion interrupted before the challenger alias was removed; by hand, it is someone else's to undo.
-        tags = recorded_decision(client, model_name=settings.model_name, version=challenger)
-        if tags.get(DECISION_TAG) == RunStatus.PROMOTED:
-            remove_challenger_alias(client, version=challenger, settings=settings)
+    if challenger is None or challenger == aliases.serving:  # parked: no challenger on trial
         return LiveCheck(None, closed=closed)
     gate = Gate.from_settings(settings)
     decision = decide_live_promotion(
@@ -145,4 +138,6 @@ def _superseded_because(version: str, *, aliases: Aliases, settings: Settings) -
         return f"alias {settings.model_alias} moved to v{version} before a live decision"
     if aliases.challenger is None:
         return f"alias {settings.challenger_alias} removed before a live decision"
+    if aliases.challenger == aliases.serving:
+        return f"alias {settings.challenger_alias} parked on the serving v{aliases.serving} before a live decision"
     return f"alias {settings.challenger_alias} moved to v{aliases.challenger} before a live decision"

@@ -6,7 +6,6 @@ the two finds it there and finishes the ledger row from it instead of judging ag
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,8 +17,6 @@ from training import HOLDOUT_METRIC_PREFIX, Gate, move_alias
 
 if TYPE_CHECKING:  # imported where it is used: `import mlflow` costs about a second
     from mlflow import MlflowClient
-
-log = logging.getLogger(__name__)
 
 TAG_PREFIX = "live_promotion"
 DECISION_TAG = f"{TAG_PREFIX}.decision"
@@ -82,22 +79,32 @@ def recorded_decision(client: MlflowClient, *, model_name: str, version: str) ->
 
 
 def apply_decision(client: MlflowClient, decision: LiveDecision, *, status: str, settings: Settings) -> None:
-    """Tags first, then the aliases: a promoted challenger takes the serving alias; either way it leaves the
-    challenger alias, so the scorer stops shadow-scoring it."""
+    """Tags first, then the aliases: a promoted challenger takes the serving alias; either way the challenger
+    alias is parked on the version serving afterwards, so the scorer stops shadow-scoring it."""
     if not decision.final:
         raise ValueError(f"only a final decision moves aliases, not {decision.verdict}")
     name, version = settings.model_name, decision.challenger_version
     for key, value in decision_tags(decision, status=status, decided_at=datetime.now(tz=UTC)).items():
         client.set_model_version_tag(name, version, key, value)
+    serving = decision.serving_version
     if decision.verdict is LiveVerdict.PROMOTE:
         move_alias(client, model_name=name, alias=settings.model_alias, version=version, settings=settings)
-    remove_challenger_alias(client, version=version, settings=settings)
+        serving = version
+    park_challenger_alias(client, version=version, serving_version=serving, settings=settings)
 
 
-def remove_challenger_alias(client: MlflowClient, *, version: str, settings: Settings) -> None:
-    """Removes the challenger alias only while it still names ``version`` (it may have moved on)."""
+def park_challenger_alias(client: MlflowClient, *, version: str, serving_version: str, settings: Settings) -> None:
+    """Points the challenger alias at the serving version while it still names ``version`` (it may have
+    moved on). The scorer and the check read an alias on the serving version as "no challenger", as after a
+    holdout promotion; deleting the alias would say the same but needs MANAGE on the model, and the pipeline's
+    login has EDIT (``infra/docker/entrypoint.py``)."""
     named = client.get_registered_model(settings.model_name).aliases.get(settings.challenger_alias)
-    if named is None or str(named) != version:
+    if named is None or str(named) != version or version == serving_version:
         return
-    client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
-    log.info("alias %s removed from %s v%s", settings.challenger_alias, settings.model_name, version)
+    move_alias(
+        client,
+        model_name=settings.model_name,
+        alias=settings.challenger_alias,
+        version=serving_version,
+        settings=settings,
+    )

@@ -159,9 +159,9 @@ def test_a_retrained_challenger_goes_on_trial_and_serves_after_winning_k_live_wi
     live = [put_shadowed(i, serving=serving_version, challenger=challenger, wins=True) for i in (2, 3)]
     monitor_windows(now=closed_after(live[-1]))
 
-    # THEN the monitor's check promoted it: serving alias moved, challenger alias removed
+    # THEN the monitor's check promoted it: serving alias moved, challenger alias parked on it (no shadow scoring)
     assert alias("staging") == challenger
-    assert alias("challenger") is None
+    assert alias("challenger") == challenger
     # AND the retraining's row is finished with the decision and its evidence, F1 of both in each window
     [run] = read_runs(engine)
     assert run.status == "promoted", run.reason
@@ -190,7 +190,7 @@ def test_a_retrained_challenger_goes_on_trial_and_serves_after_winning_k_live_wi
     assert again.decision is None
     assert [r.status for r in read_runs(engine)] == ["promoted"]
     assert alias("staging") == challenger
-    assert alias("challenger") is None
+    assert alias("challenger") == challenger
 
 
 @pytest.mark.parametrize(
@@ -219,9 +219,9 @@ def test_a_challenger_set_by_hand_is_judged_the_same_way_and_recorded(
     second = put_shadowed(1, serving=serving_version, challenger=candidate.version, wins=wins)
     monitor_windows(now=closed_after(second))
 
-    # THEN it is promoted (or retired): the challenger alias is gone, the serving alias on the winner
-    assert alias("challenger") is None
+    # THEN it is promoted (or retired): the serving alias on the winner, the challenger alias parked on it
     assert alias("staging") == (candidate.version if wins else serving_version)
+    assert alias("challenger") == alias("staging")
     # AND the decision is a row of its own, keyed by the live windows, and tags on the version
     [run] = read_runs(engine)
     assert (run.status, run.origin, run.challenger_version, run.serving_version) == (
