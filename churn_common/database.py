@@ -27,7 +27,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Inspector, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn
 
@@ -271,15 +271,15 @@ def _create(url: str) -> Engine:
         engine = create_engine(engine_url(url), pool_pre_ping=True)
         _follow_rotated_secret(engine)
     metadata.create_all(engine)
-    _add_missing_columns(engine)
-    _add_missing_indexes(engine)
+    inspector = inspect(engine)  # one reading of the schema for both steps: engines are made at cold start
+    _add_missing_columns(engine, inspector)
+    _add_missing_indexes(engine, inspector)
     return engine
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(engine: Engine, inspector: Inspector) -> None:
     """Tables are only ever extended by nullable or defaulted columns, so adding what an older database lacks
     is the whole migration. Two processes may race to add a column: the loser finds it there."""
-    inspector = inspect(engine)
     quote = engine.dialect.identifier_preparer.quote
     for table in metadata.sorted_tables:
         present = {column["name"] for column in inspector.get_columns(table.name)}
@@ -295,10 +295,9 @@ def _add_missing_columns(engine: Engine) -> None:
                     raise
 
 
-def _add_missing_indexes(engine: Engine) -> None:
+def _add_missing_indexes(engine: Engine, inspector: Inspector) -> None:
     """``create_all`` creates indexes only with their table: an index declared beside a column added later is
     created here, on the first use of an older database (a racing process may create it first)."""
-    inspector = inspect(engine)
     for table in metadata.sorted_tables:
         present = {index["name"] for index in inspector.get_indexes(table.name)}
         for index in table.indexes:
