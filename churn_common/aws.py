@@ -8,7 +8,9 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import Loader, create_loader
 
 from churn_common.settings import get_settings
 
@@ -17,10 +19,19 @@ _CREATING = threading.Lock()
 
 
 @lru_cache(maxsize=1)
+def _service_models() -> Loader:
+    """Botocore's reader of the service model files, kept for the process: a new session otherwise reads
+    and parses them again, two thirds of the cost of its first client."""
+    return create_loader()
+
+
+@lru_cache(maxsize=1)
 def session() -> boto3.session.Session:
     """The one session every client comes from: credentials are resolved once per process, and the local
     stack gives this session the credentials of each component's deployed role (infra/local/principals.py)."""
-    return boto3.session.Session()
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _service_models())
+    return boto3.session.Session(botocore_session=core)
 
 
 @lru_cache(maxsize=16)
