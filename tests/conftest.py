@@ -112,6 +112,24 @@ def moto_endpoint() -> Iterator[str]:
     _clear_settings()
 
 
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
+    """The run's one Prefect API server, shared by the parallel workers (tests/prefect_server.py), with this
+    process's flows pointed at it; yields its API URL."""
+    import prefect.settings
+
+    from tests.prefect_server import shared_prefect_server
+
+    run_folder = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # each xdist worker's folder sits in the run's own
+        run_folder = run_folder.parent
+    with (
+        shared_prefect_server(run_folder / "prefect-server", user=f"{worker_id}:{os.getpid()}") as api_url,
+        prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: api_url}),
+    ):
+        yield api_url
+
+
 @pytest.fixture
 def aws(moto_endpoint: str):  # type: ignore[no-untyped-def]
     """A freshly reset emulator with every pipeline resource provisioned (as the local stack does)."""

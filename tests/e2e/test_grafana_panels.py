@@ -172,9 +172,9 @@ def _wait_for_rejects(engine: Engine, expected: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
-    from prefect.testing.utilities import prefect_test_harness
-
+def pipeline(
+    postgres_server: str, prefect_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PipelineRun]:
     from batch_monitor.evaluation.reference import load_reference
     from batch_monitor.flow import monitor_windows
     from infra.local.demo import drop_and_wait
@@ -188,7 +188,7 @@ def pipeline(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
         connection.execute(f'CREATE DATABASE "{name}"')
     database_url = f"{postgres_server.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
     try:
-        with pytest.MonkeyPatch.context() as patch, prefect_test_harness(server_startup_timeout=60):
+        with pytest.MonkeyPatch.context() as patch:
             for key, value in {
                 "DATABASE_URL": database_url,
                 "LOCAL_STATE_DIR": str(state),

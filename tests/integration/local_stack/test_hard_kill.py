@@ -181,7 +181,7 @@ def stacks(tmp_path: Path) -> Iterator[Callable[[StackPorts], StackProcess]]:
         os.kill(leftover.pid, signal.SIGKILL)
 
 
-def prefect_server(state_dir: Path, port: int) -> list[Proc]:
+def prefect_processes(state_dir: Path, port: int) -> list[Proc]:
     return [p for p in started_with(state_dir) if "server" in p.cmdline and str(port) in p.cmdline]
 
 
@@ -207,7 +207,7 @@ def test_a_stack_killed_hard_takes_its_prefect_server_along_and_the_next_starts_
     state_dir = (tmp_path / "state").resolve()
     ports = StackPorts(aws=free_port(), prefect=free_port())
     first = stacks(ports)
-    server = prefect_server(state_dir, ports.prefect)
+    server = prefect_processes(state_dir, ports.prefect)
     children = started_with(state_dir, excluding=first.pid)
     assert server, "no Prefect server found"
     assert health(ports.prefect)
@@ -250,7 +250,7 @@ def test_a_starting_stack_ends_what_a_stack_killed_with_its_supervisors_left_run
     os.kill(first.pid, signal.SIGKILL)
     first.process.wait()
     orphans = started_with(state_dir)
-    assert prefect_server(state_dir, ports.prefect)
+    assert prefect_processes(state_dir, ports.prefect)
     assert health(ports.prefect)
     # WHEN a new stack starts in the same state folder on the same ports
     second = stacks(ports)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -92,16 +91,8 @@ def _run_log(run_id: str) -> list[str]:
     return [log.message for log in logs]
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
 def test_a_move_inside_a_flow_run_names_the_run_and_logs_to_it(
-    auth_server: AuthServer, served_version: ServedVersion, prefect_api: None
+    auth_server: AuthServer, served_version: ServedVersion, prefect_server: str
 ) -> None:
     from prefect import flow
     from prefect.runtime import flow_run
