@@ -26,6 +26,7 @@ from infra.local.policy_documents import MLFLOW, PRODUCER, bucket_prefixes
 from infra.local.stack import LocalStack, emulator_url
 from tests.conftest import free_port
 from tests.local_servers import mlflow_server
+from training.model import pyfunc_requirements
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ def log_through(server: str) -> set[str]:
     mlflow.set_tracking_uri(server)
     try:
         with mlflow.start_run():
-            info = mlflow.xgboost.log_model(small_model(), name="model")
+            info = mlflow.xgboost.log_model(small_model(), name="model", pip_requirements=pyfunc_requirements())
         return {Path(item.path).name for item in mlflow.artifacts.list_artifacts(artifact_uri=info.model_uri)}
     finally:
         mlflow.set_tracking_uri(get_settings().resolved_mlflow_uri)

@@ -28,12 +28,20 @@ class MlflowServer:
         import mlflow
         import mlflow.xgboost
 
+        from training.model import pyfunc_requirements
+
         saved = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
         mlflow.set_tracking_uri(self.url)
         mlflow.set_registry_uri(self.url)
         try:
             with mlflow.start_run():
-                info = mlflow.xgboost.log_model(booster, name="model", registered_model_name=name, model_format="ubj")
+                info = mlflow.xgboost.log_model(
+                    booster,
+                    name="model",
+                    registered_model_name=name,
+                    model_format="ubj",
+                    pip_requirements=pyfunc_requirements(),
+                )
             return str(info.registered_model_version)
         finally:
             mlflow.set_tracking_uri(saved[0])
