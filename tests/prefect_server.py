@@ -41,8 +41,10 @@ class _State:
 
 
 @contextmanager
-def shared_prefect_server(folder: Path, *, user: str) -> Iterator[str]:
-    """The run's server API URL for ``user`` (one name per worker), started if none is running."""
+def shared_prefect_server(folder: Path, *, user: str, pid: int) -> Iterator[str]:
+    """The run's server API URL for ``user`` (one name per worker) in process ``pid``, started if none is
+    running. Users whose process has ended without leaving (a crashed worker) are dropped on the way."""
+    user = f"{user}:{pid}"
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
         state = _read(folder)
@@ -56,7 +58,7 @@ def shared_prefect_server(folder: Path, *, user: str) -> Iterator[str]:
         with _locked(folder):
             current = _read(folder)
             if current is not None:
-                current.users = [u for u in current.users if u != user]
+                current.users = [u for u in current.users if u != user and _process_exists(_pid_of(u))]
                 if current.users:
                     _write(folder, current)
                 else:
@@ -113,6 +115,14 @@ def _start(folder: Path) -> _State:
                 return _State(pid=process.pid, api_url=api_url)
         except OSError:
             time.sleep(0.2)
+
+
+def _pid_of(user: str) -> int:
+    return int(user.rsplit(":", 1)[1])
+
+
+def _process_exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 def _running(pid: int) -> bool:
