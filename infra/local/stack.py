@@ -6,6 +6,7 @@ Prefect server with the monitor deployment served on its schedule.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -385,7 +386,12 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.stop()
 
 
+# `kill -USR1 <pid>` prints every thread's stack to stderr: a stop that does not end can be read, not guessed.
+STACK_DUMP_SIGNAL = signal.SIGUSR1
+
+
 def main() -> None:
+    faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for name in LOGGED_PACKAGES:
         logging.getLogger(name).setLevel(logging.INFO)
@@ -394,7 +400,8 @@ def main() -> None:
         print(f"AWS emulator on {settings.aws_endpoint_url}, Prefect on port {settings.local_prefect_port}")
         print(f"bucket s3://{stack.resources.bucket if stack.resources else '?'}; Ctrl-C to stop")
         with suppress(KeyboardInterrupt):
-            signal.pause()
+            while True:  # until Ctrl-C: a stack dump's signal also ends a pause
+                signal.pause()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.child_processes import end_leftovers
-from infra.local.stack import LAMBDA_STOP_TIMEOUT_SECONDS, PREFECT_DRAIN_TIMEOUT_SECONDS
+from infra.local.stack import LAMBDA_STOP_TIMEOUT_SECONDS, PREFECT_DRAIN_TIMEOUT_SECONDS, STACK_DUMP_SIGNAL
 from tests.conftest import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.integration
@@ -196,7 +196,13 @@ def health(port: int) -> bool:
 def stop_cleanly(stack: StackProcess, state_dir: Path) -> None:
     """Ctrl-C, as in the terminal: the stack stops its children and exits 0, leaving nothing running."""
     stack.process.send_signal(signal.SIGINT)
-    assert stack.process.wait(timeout=STACK_STOP_SECONDS) == 0, stack.output.read_text()[-3000:]
+    try:
+        returncode = stack.process.wait(timeout=STACK_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        stack.process.send_signal(STACK_DUMP_SIGNAL)  # its threads' stacks, to see where the stop hangs
+        time.sleep(2)
+        pytest.fail(f"the stack did not stop in {STACK_STOP_SECONDS} s:\n{stack.output.read_text()[-12000:]}")
+    assert returncode == 0, stack.output.read_text()[-3000:]
     assert started_with(state_dir) == []
 
 
