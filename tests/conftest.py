@@ -124,7 +124,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     if worker_id != "master":  # each xdist worker's folder sits in the run's own
         run_folder = run_folder.parent
     with (
-        shared_prefect_server(run_folder / "prefect-server", user=worker_id, pid=os.getpid()) as api_url,
+        shared_prefect_server(run_folder / "prefect-server") as api_url,
         prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: api_url}),
     ):
         yield api_url

@@ -77,15 +77,7 @@ def served(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}{health_path}", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
+        wait_until_healthy(process, f"{url}{health_path}", timeout=timeout, name=name, log_path=log_path)
         yield url
     finally:
         if process.poll() is None:
@@ -94,3 +86,18 @@ def served(
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], health_url: str, *, timeout: float, name: str, log_path: Path
+) -> None:
+    """Returns once ``health_url`` answers; a server that dies or stays silent fails with its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(health_url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)

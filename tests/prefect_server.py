@@ -17,13 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.local_servers import free_port
+from tests.local_servers import free_port, wait_until_healthy
 
 START_TIMEOUT_SECONDS = 90
 STOP_TIMEOUT_SECONDS = 10
@@ -37,14 +36,14 @@ _SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PRE
 class _State:
     pid: int
     api_url: str
-    users: list[str] = field(default_factory=list)
+    users: list[int] = field(default_factory=list)  # the workers' process ids
 
 
 @contextmanager
-def shared_prefect_server(folder: Path, *, user: str, pid: int) -> Iterator[str]:
-    """The run's server API URL for ``user`` (one name per worker) in process ``pid``, started if none is
-    running. Users whose process has ended without leaving (a crashed worker) are dropped on the way."""
-    user = f"{user}:{pid}"
+def shared_prefect_server(folder: Path) -> Iterator[str]:
+    """The run's server API URL for this process, started if none is running. Users whose process has
+    ended without leaving (a crashed worker) are dropped on the way."""
+    user = os.getpid()
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
         state = _read(folder)
@@ -58,7 +57,7 @@ def shared_prefect_server(folder: Path, *, user: str, pid: int) -> Iterator[str]
         with _locked(folder):
             current = _read(folder)
             if current is not None:
-                current.users = [u for u in current.users if u != user and _process_exists(_pid_of(u))]
+                current.users = [u for u in current.users if u != user and Path(f"/proc/{u}").exists()]
                 if current.users:
                     _write(folder, current)
                 else:
@@ -105,24 +104,18 @@ def _start(folder: Path) -> _State:
     # Reaped as soon as it ends, whichever worker stops it.
     threading.Thread(target=process.wait, daemon=True, name="prefect-server-reaper").start()
     api_url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process.pid)
-            raise RuntimeError(f"the shared Prefect server did not start:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2):
-                return _State(pid=process.pid, api_url=api_url)
-        except OSError:
-            time.sleep(0.2)
-
-
-def _pid_of(user: str) -> int:
-    return int(user.rsplit(":", 1)[1])
-
-
-def _process_exists(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    try:
+        wait_until_healthy(
+            process,
+            f"{api_url}/health",
+            timeout=START_TIMEOUT_SECONDS,
+            name="the shared Prefect server",
+            log_path=log_path,
+        )
+    except RuntimeError:
+        _stop(process.pid)
+        raise
+    return _State(pid=process.pid, api_url=api_url)
 
 
 def _running(pid: int) -> bool:

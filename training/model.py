@@ -114,20 +114,16 @@ def build_reference(frame: pd.DataFrame, model: XGBClassifier, holdout_index: pd
 
 
 @cache
-def pyfunc_requirements(groups: Sequence[Sequence[str]] = PYFUNC_DISTRIBUTIONS) -> list[str]:
-    """Pinned requirements of a logged version, named instead of inferred.
-
-    MLflow infers them by loading the model in a fresh Python that imports MLflow and XGBoost, about 2 s of
-    CPU per logged version (the retraining flow logs one per run), and it listed both ``xgboost`` and
-    ``xgboost-cpu``, two distributions of one module that a ``mlflow models serve`` environment would
-    install side by side."""
+def pyfunc_requirements(groups: Sequence[Sequence[str]] = PYFUNC_DISTRIBUTIONS) -> tuple[str, ...]:
+    """Pinned requirements of a logged version, named instead of inferred: MLflow's inference loads the model
+    in a fresh Python per logged version, and it named two distributions of one module (docs/training.md)."""
     pins = []
     for names in groups:
-        installed = [name for name in names if _installed_version(name)]
-        if not installed:
+        pin = next((f"{name}=={version}" for name in names if (version := _installed_version(name))), None)
+        if pin is None:
             raise MissingDistributionError(f"none of {', '.join(names)} is installed: a logged model could not load")
-        pins.append(f"{installed[0]}=={_installed_version(installed[0])}")
-    return pins
+        pins.append(pin)
+    return tuple(pins)
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -182,7 +178,7 @@ def log_model_version(
             signature=infer_signature(example, model.predict_proba(example)[:, 1]),
             input_example=example,
             model_format="ubj",
-            pip_requirements=pyfunc_requirements(),
+            pip_requirements=list(pyfunc_requirements()),
         )
         with tempfile.TemporaryDirectory() as tmp:
             reference_path = Path(tmp) / REFERENCE_FILE

@@ -48,7 +48,7 @@ def log_through(server: str) -> set[str]:
     mlflow.set_tracking_uri(server)
     try:
         with mlflow.start_run():
-            info = mlflow.xgboost.log_model(small_model(), name="model", pip_requirements=pyfunc_requirements())
+            info = mlflow.xgboost.log_model(small_model(), name="model", pip_requirements=list(pyfunc_requirements()))
         return {Path(item.path).name for item in mlflow.artifacts.list_artifacts(artifact_uri=info.model_uri)}
     finally:
         mlflow.set_tracking_uri(get_settings().resolved_mlflow_uri)

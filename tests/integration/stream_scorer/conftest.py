@@ -40,7 +40,7 @@ class MlflowServer:
                     name="model",
                     registered_model_name=name,
                     model_format="ubj",
-                    pip_requirements=pyfunc_requirements(),
+                    pip_requirements=list(pyfunc_requirements()),
                 )
             return str(info.registered_model_version)
         finally:

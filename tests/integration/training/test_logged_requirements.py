@@ -58,7 +58,7 @@ def test_the_first_installed_name_of_a_group_is_pinned() -> None:
     pins = pyfunc_requirements(groups)
 
     # THEN the installed one is pinned at its version
-    assert pins == [f"numpy=={metadata.version('numpy')}"]
+    assert pins == (f"numpy=={metadata.version('numpy')}",)
 
 
 def test_a_group_with_nothing_installed_is_refused_with_its_names() -> None:
